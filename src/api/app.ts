@@ -1,0 +1,67 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { ping } from '../store/db.js';
+import { apiKeyAuth, type AuthEnv } from './auth.js';
+import { onError, sendError } from './errors.js';
+import { createMetrics } from './metrics.js';
+import { mount } from './routes.js';
+import { accountConnectionRoutes } from './v1/accountConnections.js';
+import { agentRoutes } from './v1/agents.js';
+import { callRoutes, usageRoutes } from './v1/calls.js';
+import { numberRoutes } from './v1/numbers.js';
+import { promptRoutes } from './v1/prompts.js';
+import { flatResourceRoutes } from './v1/resources.js';
+
+export interface AppOptions {
+  store: Store;
+  log: Logger;
+  maxBodyBytes: number;
+  apiKeyCacheSeconds: number;
+  version: string;
+}
+
+export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
+  const app = new OpenAPIHono<AuthEnv>();
+  const metrics = createMetrics();
+  app.onError(onError(o.log));
+  app.notFound((c) => sendError(c, 404, `no route for ${c.req.method} ${c.req.path}`));
+
+  app.use('*', metrics.middleware);
+  app.get('/healthz', async (c) => {
+    try {
+      await ping(o.store.db);
+      return c.json({ status: 'ok', database: o.store.database.kind, version: o.version });
+    } catch (err) {
+      o.log.warn({ err }, 'health check failed');
+      return c.json({ status: 'unavailable', database: o.store.database.kind }, 503);
+    }
+  });
+  app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+
+  app.use('/v1/*', bodyLimit({ maxSize: o.maxBodyBytes, onError: (c) => sendError(c, 413, `request body is larger than ${o.maxBodyBytes} bytes`) }));
+  app.use('/v1/*', apiKeyAuth(o.store, o.apiKeyCacheSeconds));
+
+  mount(app, [
+    ...accountConnectionRoutes(o.store),
+    ...flatResourceRoutes(o.store),
+    ...promptRoutes(o.store),
+    ...agentRoutes(o.store),
+    ...numberRoutes(o.store),
+    ...callRoutes(o.store),
+    ...usageRoutes(o.store),
+  ]);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'HTTPBearer', { type: 'http', scheme: 'bearer' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchboard API', version: o.version,
+      description: 'Vocode/Fluents-compatible hosted API for AI voice agents. Authenticate with `Authorization: Bearer <API key>`.',
+    },
+  });
+  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  return app;
+}

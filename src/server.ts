@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { serve, type ServerType } from '@hono/node-server';
+import { createApp } from './api/app.js';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { openDatabase } from './store/db.js';
+import { maskSecret, resolveSecretKey, SecretBox } from './store/secretBox.js';
+import { Store } from './store/store.js';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export async function openStore(config: Config): Promise<Store> {
+  const embedded = !config.DATABASE_URL;
+  const key = resolveSecretKey({ secretKey: config.SWITCHBOARD_SECRET_KEY, dataDir: config.DATA_DIR, embedded });
+  const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE });
+  return new Store(database, new SecretBox(key));
+}
+
+/**
+ * First start with no API key at all: create a user and a key (the configured bootstrap key if given)
+ * and print it once. Returns the key when one was generated here.
+ */
+export async function ensureBootstrapKey(store: Store, config: Config, out: (line: string) => void): Promise<string | null> {
+  return store.tx(async (db) => {
+    if ((await store.users.countKeys(db)) > 0) return null;
+    const userId = await store.users.createUser(db, 'admin');
+    const { key } = await store.users.createKey(db, userId, 'bootstrap', config.SWITCHBOARD_BOOTSTRAP_API_KEY);
+    if (config.SWITCHBOARD_BOOTSTRAP_API_KEY) {
+      out(`Registered SWITCHBOARD_BOOTSTRAP_API_KEY (${maskSecret(key)}) as the first user's API key.`);
+    } else {
+      out([
+        '',
+        '  Your Switchboard API key (shown once; store it now):',
+        '',
+        `      ${key}`,
+        '',
+        `  Try: curl -H "Authorization: Bearer ${key}" ${config.publicUrl}/v1/agents/list`,
+        '',
+      ].join('\n'));
+    }
+    return key;
+  });
+}
+
+export interface Running {
+  url: string;
+  store: Store;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, opts: { store?: Store; log?: Logger; print?: (s: string) => void } = {}): Promise<Running> {
+  const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  const store = opts.store ?? (await openStore(config));
+  await ensureBootstrapKey(store, config, opts.print ?? ((s) => process.stdout.write(s + '\n')));
+  const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  log.info({ port, database: store.database.kind, publicUrl: config.publicUrl }, 'switchboard listening');
+  return {
+    url: `http://${host}:${port}`, store, log,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (!opts.store) await store.close();
+    },
+  };
+}

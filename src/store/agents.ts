@@ -1,0 +1,242 @@
+import { and, asc, eq, inArray } from 'drizzle-orm';
+import { AgentDefaults, AGENT_SCALAR_FIELDS } from '../domain/agents.js';
+import { ActionParams } from '../domain/actions.js';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
+import { PineconeVectorDatabaseParams } from '../domain/vectorDatabases.js';
+import { VoiceParams } from '../domain/voices.js';
+import { WebhookParams } from '../domain/webhooks.js';
+import { AccountConnectionParams } from '../domain/accountConnections.js';
+import { parseOrThrow } from '../domain/validation.js';
+import { col, jsonField, type FieldMap, type ListParams, type Page } from './listQuery.js';
+import type { PromptRepo } from './prompts.js';
+import { listPage, pgCode, type Exec, type ResourceRepo, type ResourceRow } from './resources.js';
+import * as s from './schema.js';
+
+type Json = Record<string, unknown>;
+type Loc = (string | number)[];
+export type AgentRow = typeof s.agents.$inferSelect;
+
+export interface AgentDeps {
+  prompts: PromptRepo;
+  voices: ResourceRepo;
+  actions: ResourceRepo;
+  webhooks: ResourceRepo;
+  vectorDatabases: ResourceRepo;
+  connections: ResourceRepo;
+}
+
+const REF_KEYS = ['prompt', 'voice', 'actions', 'webhook', 'vector_database', 'openai_account_connection'] as const;
+
+/** The relational query that loads an agent with everything its expanded form shows. */
+export const AGENT_WITH = {
+  prompt: { with: { promptTemplate: true as const } },
+  voice: true as const,
+  webhook: true as const,
+  vectorDatabase: true as const,
+  openaiAccountConnection: true as const,
+  agentActions: { with: { action: true as const }, orderBy: [asc(s.agentActions.position)] },
+};
+
+export class AgentRepo {
+  readonly fields: FieldMap;
+
+  constructor(private readonly d: AgentDeps) {
+    const t = s.agents;
+    this.fields = {
+      id: col(t.id, 'uuid'), created_at: col(t.createdAt, 'time'), updated_at: col(t.updatedAt, 'time'),
+      label: col(t.label, 'text'), description: col(t.description, 'text'),
+      prompt: col(t.promptId, 'uuid'), voice: col(t.voiceId, 'uuid'), webhook: col(t.webhookId, 'uuid'),
+      vector_database: col(t.vectorDatabaseId, 'uuid'), openai_account_connection: col(t.openaiAccountConnectionId, 'uuid'),
+      ...Object.fromEntries(AGENT_SCALAR_FIELDS.filter((f) => f !== 'label' && f !== 'description')
+        .map((f) => [f, jsonField(t.data, f)])),
+    };
+  }
+
+  // ---- references: an id of the user's own object, or an object created inline ----
+
+  private async ownedId(repo: ResourceRepo, db: Exec, userId: string, id: string): Promise<string> {
+    return (await repo.assertOwned(db, userId, [id]))[0].id;
+  }
+
+  private async openaiConnection(db: Exec, userId: string, v: unknown, loc: Loc): Promise<string | null> {
+    if (v === null || v === undefined) return null;
+    const o = typeof v === 'string' ? { id: v } : (v as Json);
+    let row: ResourceRow;
+    if (typeof o.id === 'string') row = (await this.d.connections.assertOwned(db, userId, [o.id]))[0];
+    else row = await this.d.connections.insert(db, userId, parseOrThrow(AccountConnectionParams, o, loc) as Json);
+    if (row.type !== 'account_connection_openai') {
+      throw ValidationError.one(loc, `must be an account_connection_openai connection; ${row.id} is ${row.type}`);
+    }
+    return row.id;
+  }
+
+  private async actionIds(db: Exec, userId: string, list: unknown[], loc: Loc): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [i, a] of list.entries()) {
+      if (typeof a === 'string') ids.push(await this.ownedId(this.d.actions, db, userId, a));
+      else ids.push((await this.d.actions.insert(db, userId, parseOrThrow(ActionParams, a, [...loc, i]) as Json)).id);
+    }
+    return ids;
+  }
+
+  /** An inline object on update edits the object the agent already has, or creates one if it has none. */
+  private async upsertRef(
+    repo: ResourceRepo, createSchema: Parameters<typeof parseOrThrow>[0], db: Exec, userId: string,
+    currentId: string | null, v: unknown, loc: Loc,
+  ): Promise<string | null> {
+    if (v === null) return null;
+    if (typeof v === 'string') return this.ownedId(repo, db, userId, v);
+    const o = v as Json;
+    if (currentId) {
+      const current = await repo.get(db, userId, currentId);
+      if (!repo.spec.typed || o.type === undefined || o.type === current.type) {
+        return (await repo.update(db, userId, currentId, o, loc)).id;
+      }
+    }
+    return (await repo.insert(db, userId, parseOrThrow(createSchema, o, loc) as Json)).id;
+  }
+
+  private async setActions(db: Exec, agentId: string, ids: string[]): Promise<void> {
+    await db.delete(s.agentActions).where(eq(s.agentActions.agentId, agentId));
+    if (ids.length) await db.insert(s.agentActions).values(ids.map((actionId, position) => ({ agentId, actionId, position })));
+  }
+
+  private scalars(params: Json): Json {
+    return Object.fromEntries(Object.entries(params).filter(([k, v]) => v !== undefined && !(REF_KEYS as readonly string[]).includes(k)));
+  }
+
+  async insert(db: Exec, userId: string, params: Json, loc: Loc = ['body']): Promise<AgentRow> {
+    const p = params;
+    const promptId = typeof p.prompt === 'string'
+      ? (await this.d.prompts.get(db, userId, p.prompt)).id
+      : (await this.d.prompts.insert(db, userId, (p.prompt ?? {}) as Json, [...loc, 'prompt'])).id;
+    const voiceId = p.voice === undefined || p.voice === null ? null
+      : typeof p.voice === 'string' ? await this.ownedId(this.d.voices, db, userId, p.voice)
+        : (await this.d.voices.insert(db, userId, p.voice as Json)).id;
+    const webhookId = p.webhook == null ? null : typeof p.webhook === 'string'
+      ? await this.ownedId(this.d.webhooks, db, userId, p.webhook)
+      : (await this.d.webhooks.insert(db, userId, p.webhook as Json)).id;
+    const vdbId = p.vector_database == null ? null : typeof p.vector_database === 'string'
+      ? await this.ownedId(this.d.vectorDatabases, db, userId, p.vector_database)
+      : (await this.d.vectorDatabases.insert(db, userId, p.vector_database as Json)).id;
+    const openaiId = await this.openaiConnection(db, userId, p.openai_account_connection, [...loc, 'openai_account_connection']);
+    const actionIds = await this.actionIds(db, userId, (p.actions as unknown[]) ?? [], [...loc, 'actions']);
+    const { label, description, ...data } = { ...AgentDefaults, ...this.scalars(p) };
+    const [row] = await db.insert(s.agents).values({
+      userId, label: label as string | null, description: description as string | null, data,
+      promptId, voiceId, webhookId, vectorDatabaseId: vdbId, openaiAccountConnectionId: openaiId,
+    }).returning();
+    await this.setActions(db, row.id, actionIds);
+    return row;
+  }
+
+  async find(db: Exec, userId: string, id: string): Promise<AgentRow | undefined> {
+    const [row] = await db.select().from(s.agents).where(and(eq(s.agents.id, id), eq(s.agents.userId, userId))).limit(1);
+    return row;
+  }
+
+  async get(db: Exec, userId: string, id: string): Promise<AgentRow> {
+    const row = await this.find(db, userId, id);
+    if (!row) throw new NotFoundError('agent', id);
+    return row;
+  }
+
+  async update(db: Exec, userId: string, id: string, patch: Json, loc: Loc = ['body']): Promise<AgentRow> {
+    const row = await this.get(db, userId, id);
+    const set: Partial<typeof s.agents.$inferInsert> = { updatedAt: new Date() };
+    if (patch.prompt !== undefined) {
+      set.promptId = typeof patch.prompt === 'string'
+        ? (await this.d.prompts.get(db, userId, patch.prompt)).id
+        : (await this.d.prompts.update(db, userId, row.promptId, patch.prompt as Json, [...loc, 'prompt'])).id;
+    }
+    if (patch.voice !== undefined) set.voiceId = await this.upsertRef(this.d.voices, VoiceParams, db, userId, row.voiceId, patch.voice, [...loc, 'voice']);
+    if (patch.webhook !== undefined) set.webhookId = await this.upsertRef(this.d.webhooks, WebhookParams, db, userId, row.webhookId, patch.webhook, [...loc, 'webhook']);
+    if (patch.vector_database !== undefined) {
+      set.vectorDatabaseId = await this.upsertRef(this.d.vectorDatabases, PineconeVectorDatabaseParams, db, userId, row.vectorDatabaseId, patch.vector_database, [...loc, 'vector_database']);
+    }
+    if (patch.openai_account_connection !== undefined) {
+      set.openaiAccountConnectionId = await this.openaiConnection(db, userId, patch.openai_account_connection, [...loc, 'openai_account_connection']);
+    }
+    const { label, description, ...data } = this.scalars(patch);
+    if (label !== undefined) set.label = label as string | null;
+    if (description !== undefined) set.description = description as string | null;
+    set.data = { ...row.data, ...data };
+    const [updated] = await db.update(s.agents).set(set).where(and(eq(s.agents.id, id), eq(s.agents.userId, userId))).returning();
+    if (patch.actions !== undefined) {
+      await this.setActions(db, id, await this.actionIds(db, userId, patch.actions as unknown[], [...loc, 'actions']));
+    }
+    return updated;
+  }
+
+  async delete(db: Exec, userId: string, id: string): Promise<AgentRow> {
+    const row = await this.get(db, userId, id);
+    try {
+      await db.delete(s.agents).where(and(eq(s.agents.id, id), eq(s.agents.userId, userId)));
+    } catch (err) {
+      if (pgCode(err) === '23503') throw new ConflictError(`agent ${id} is the inbound agent of a number; give the number another agent first`);
+      throw err;
+    }
+    return row;
+  }
+
+  /** A starter agent for `inbound_agent: "default"`. */
+  async createDefault(db: Exec, userId: string): Promise<AgentRow> {
+    return this.insert(db, userId, {
+      name: 'Default agent',
+      prompt: { content: 'You are a friendly, concise phone assistant. Help the caller with their question.' },
+      voice: { type: 'voice_openai', voice: 'alloy' },
+      initial_message: 'Hello! How can I help you today?',
+    });
+  }
+
+  // ---- read forms ----
+
+  async getExpanded(db: Exec, userId: string, id: string): Promise<Json> {
+    const full = await db.query.agents.findFirst({ where: and(eq(s.agents.id, id), eq(s.agents.userId, userId)), with: AGENT_WITH });
+    if (!full) throw new NotFoundError('agent', id);
+    return this.expandLoaded(full);
+  }
+
+  /** Expanded form from a row loaded with AGENT_WITH. */
+  expandLoaded(full: AgentLoaded): Json {
+    const prompt = this.d.prompts.expandWith(full.prompt, full.prompt.promptTemplate);
+    return {
+      id: full.id, user_id: full.userId, ...AgentDefaults, ...full.data,
+      prompt,
+      voice: full.voice ? this.d.voices.serialize(full.voice) : null,
+      actions: full.agentActions.map((aa) => this.d.actions.serialize(aa.action)),
+      webhook: full.webhook ? this.d.webhooks.serialize(full.webhook) : null,
+      vector_database: full.vectorDatabase ? this.d.vectorDatabases.serialize(full.vectorDatabase) : null,
+      openai_account_connection: full.openaiAccountConnection ? this.d.connections.serialize(full.openaiAccountConnection) : null,
+      label: full.label, description: full.description,
+    };
+  }
+
+  async list(db: Exec, userId: string, params: ListParams): Promise<Page<Json>> {
+    const page = await listPage(db, s.agents, s.agents.userId, userId, params, this.fields, this.fields.created_at, s.agents.id);
+    const rows = page.items as AgentRow[];
+    const links = rows.length
+      ? await db.select().from(s.agentActions).where(inArray(s.agentActions.agentId, rows.map((r) => r.id))).orderBy(asc(s.agentActions.position))
+      : [];
+    return { ...page, items: rows.map((r) => this.normalize(r, links.filter((l) => l.agentId === r.id).map((l) => l.actionId))) };
+  }
+
+  /** The normalized form: nested objects as ids. */
+  normalize(r: AgentRow, actionIds: string[]): Json {
+    return {
+      id: r.id, user_id: r.userId, ...AgentDefaults, ...r.data,
+      prompt: r.promptId, voice: r.voiceId, actions: actionIds, webhook: r.webhookId,
+      vector_database: r.vectorDatabaseId, openai_account_connection: r.openaiAccountConnectionId,
+      label: r.label, description: r.description,
+    };
+  }
+}
+
+export type AgentLoaded = AgentRow & {
+  prompt: typeof s.prompts.$inferSelect & { promptTemplate: ResourceRow | null };
+  voice: ResourceRow | null;
+  webhook: ResourceRow | null;
+  vectorDatabase: ResourceRow | null;
+  openaiAccountConnection: ResourceRow | null;
+  agentActions: { action: ResourceRow }[];
+};
