@@ -44,14 +44,12 @@ function flatten(issues: Issue[], prefix: PropertyKey[], input: unknown, out: Fi
       case 'invalid_union': {
         const disc = (issue as { note?: string }).note === 'No matching discriminator';
         if (disc) {
-          const d = (issue as { discriminator?: string }).discriminator ?? 'type';
+          // Zod puts the discriminator itself at the end of the path.
           const options = (issue as { options?: unknown[] }).options;
-          const given = valueAt(here, [d]);
-          out.push({
-            loc: [...loc, d],
-            msg: given === undefined ? 'Field required' : `unknown ${d} ${JSON.stringify(given)}${options ? `; expected one of ${options.map((o) => String(o)).join(', ')}` : ''}`,
-            type: given === undefined ? 'missing' : 'union_tag_invalid',
-          });
+          const expected = options ? `; expected one of ${options.map((o) => String(o)).join(', ')}` : '';
+          out.push(here === undefined
+            ? { loc, msg: `Field required${expected}`, type: 'missing' }
+            : { loc, msg: `unknown value ${JSON.stringify(here)}${expected}`, type: 'union_tag_invalid' });
           break;
         }
         const branch = bestBranch((issue as { errors: Issue[][] }).errors ?? []);

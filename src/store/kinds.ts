@@ -17,6 +17,7 @@ export const promptTemplateKind: KindSpec = {
 export const actionKind: KindSpec = {
   noun: 'action', table: s.actions, typed: true, dataFields: ['config', 'action_trigger'],
   createSchema: ActionParams, defaults: (t) => actionDefaults(t ?? ''), secrets: none,
+  preserve: [['config', 'signature_secret']],
   complete: (t, full) => ({ ...full, config: completeActionConfig(t ?? '', (full.config ?? {}) as Record<string, unknown>) }),
 };
 

@@ -6,7 +6,7 @@ import { parseOrThrow } from '../domain/validation.js';
 import type { Db } from './db.js';
 import { col, jsonField, orderBy, parseFilters, whereAll, type FieldMap, type ListParams, type Page } from './listQuery.js';
 import * as s from './schema.js';
-import { keepMaskedSecrets, maskAll, openAll, sealAll } from './secrets.js';
+import { getPath, keepMaskedSecrets, maskAll, openAll, sealAll, setPath } from './secrets.js';
 import type { SecretBox } from './secretBox.js';
 
 type Json = Record<string, unknown>;
@@ -29,6 +29,8 @@ export interface KindSpec {
   secrets(type: string | null): string[][];
   /** Fills generated values (e.g. an external action's signature secret) after defaults. */
   complete?(type: string | null, full: Json): Json;
+  /** Nested values an update keeps when the replacement object leaves them out (generated secrets). */
+  preserve?: string[][];
 }
 
 export function pgCode(err: unknown): string | undefined {
@@ -123,7 +125,11 @@ export class ResourceRepo {
       throw ValidationError.one([...loc, 'type'], `cannot change the type of a ${this.spec.noun} from ${row.type} to ${String(patch.type)}; create a new one instead`);
     }
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    const merged = keepMaskedSecrets({ ...current, ...defined }, current, this.spec.secrets(row.type));
+    let merged = keepMaskedSecrets({ ...current, ...defined }, current, this.spec.secrets(row.type));
+    for (const path of this.spec.preserve ?? []) {
+      const old = getPath(current, path);
+      if (old !== undefined && getPath(merged, path) === undefined) merged = setPath(merged, path, old);
+    }
     const valid = parseOrThrow(this.spec.createSchema, merged, loc) as Json;
     // Fields the schema does not know (defaults such as steering_pool) are kept from the merge.
     const full = this.complete({ ...merged, ...valid });

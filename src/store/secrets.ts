@@ -2,7 +2,7 @@ import { maskSecret, SecretBox } from './secretBox.js';
 
 type Json = Record<string, unknown>;
 
-function getPath(o: Json, path: string[]): unknown {
+export function getPath(o: Json, path: string[]): unknown {
   let cur: unknown = o;
   for (const k of path) {
     if (cur === null || typeof cur !== 'object') return undefined;
@@ -11,22 +11,25 @@ function getPath(o: Json, path: string[]): unknown {
   return cur;
 }
 
-function setPath(o: Json, path: string[], v: unknown): void {
-  let cur = o;
+/** A copy of `o` with `v` at `path`, copying each object on the way; a missing parent leaves `o` as is. */
+export function setPath(o: Json, path: string[], v: unknown): Json {
+  const out = { ...o };
+  let cur = out;
   for (const k of path.slice(0, -1)) {
-    if (cur[k] === null || typeof cur[k] !== 'object') return;
+    if (cur[k] === null || typeof cur[k] !== 'object') return o;
     cur[k] = { ...(cur[k] as Json) };
     cur = cur[k] as Json;
   }
   cur[path[path.length - 1]] = v;
+  return out;
 }
 
 /** Applies `fn` to each string found at the given secret paths; returns a copy. */
 export function mapSecrets(o: Json, paths: string[][], fn: (v: string) => string): Json {
-  const out = { ...o };
+  let out = o;
   for (const p of paths) {
     const v = getPath(out, p);
-    if (typeof v === 'string') setPath(out, p, fn(v));
+    if (typeof v === 'string') out = setPath(out, p, fn(v));
   }
   return out;
 }
@@ -45,10 +48,7 @@ export function keepMaskedSecrets(incoming: Json, storedPlain: Json, paths: stri
   for (const p of paths) {
     const inc = getPath(out, p);
     const old = getPath(storedPlain, p);
-    if (typeof inc === 'string' && typeof old === 'string' && inc === maskSecret(old)) {
-      out = { ...out };
-      setPath(out, p, old);
-    }
+    if (typeof inc === 'string' && typeof old === 'string' && inc === maskSecret(old)) out = setPath(out, p, old);
   }
   return out;
 }

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { startServer, type Running } from '../../src/server.js';
+
+/**
+ * A real Switchboard server on a loopback port, on a fresh database: in-memory PGlite, or a new
+ * PostgreSQL database (dropped afterwards) when TEST_DATABASE_URL is set.
+ */
+export interface TestServer {
+  url: string;
+  key: string;
+  running: Running;
+  dbKind: string;
+  /** A second, unrelated user with their own key. */
+  newUser(): Promise<string>;
+  api(path: string, init?: { method?: string; body?: unknown; key?: string | null; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+export const usingPostgres = () => !!process.env.TEST_DATABASE_URL;
+
+async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = process.env.TEST_DATABASE_URL!;
+  const name = `sb_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await d.end();
+    },
+  };
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const key = `sb_test_${randomBytes(16).toString('hex')}`;
+  const pgdb = usingPostgres() ? await freshPostgres() : null;
+  const config = loadConfig({
+    PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', DATA_DIR: 'memory://', API_KEY_CACHE_SECONDS: '0',
+    SWITCHBOARD_BOOTSTRAP_API_KEY: key, SWITCHBOARD_SECRET_KEY: randomBytes(32).toString('hex'),
+    ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
+    ...env,
+  });
+  const running = await startServer(config, { log: createLogger('silent'), print: () => {} });
+  const api: TestServer['api'] = async (path, init = {}) => {
+    const headers: Record<string, string> = { ...(init.headers ?? {}) };
+    const k = init.key === undefined ? key : init.key;
+    if (k) headers.authorization = `Bearer ${k}`;
+    let body: string | undefined = init.raw;
+    if (init.body !== undefined) { body = JSON.stringify(init.body); headers['content-type'] ??= 'application/json'; }
+    const res = await fetch(running.url + path, { method: init.method ?? (body !== undefined ? 'POST' : 'GET'), headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  return {
+    url: running.url, key, running, dbKind: running.store.database.kind, api,
+    newUser: async () => {
+      const store = running.store;
+      return store.tx(async (db) => (await store.users.createKey(db, await store.users.createUser(db, 'other'))).key);
+    },
+    close: async () => { await running.close(); await pgdb?.drop(); },
+  };
+}
