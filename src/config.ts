@@ -13,6 +13,8 @@ const EnvSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
   API_KEY_CACHE_SECONDS: z.coerce.number().min(0).max(3600).default(10),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** HTTP worker processes sharing the port (PostgreSQL only: embedded PGlite is single-process). */
+  SWITCHBOARD_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
 });
 
 export type Config = z.infer<typeof EnvSchema> & { publicUrl: string };

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { AgentDefaults, AGENT_SCALAR_FIELDS } from '../domain/agents.js';
 import { ActionParams } from '../domain/actions.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
@@ -191,8 +191,12 @@ export class AgentRepo {
 
   // ---- read forms ----
 
+  private expandedQueries = new WeakMap<Exec, ReturnType<typeof prepareExpanded>>();
+
   async getExpanded(db: Exec, userId: string, id: string): Promise<Json> {
-    const full = await db.query.agents.findFirst({ where: and(eq(s.agents.id, id), eq(s.agents.userId, userId)), with: AGENT_WITH });
+    let q = this.expandedQueries.get(db);
+    if (!q) this.expandedQueries.set(db, (q = prepareExpanded(db)));
+    const full = await q.execute({ id, userId });
     if (!full) throw new NotFoundError('agent', id);
     return this.expandLoaded(full);
   }
@@ -213,12 +217,9 @@ export class AgentRepo {
   }
 
   async list(db: Exec, userId: string, params: ListParams): Promise<Page<Json>> {
-    const page = await listPage(db, s.agents, s.agents.userId, userId, params, this.fields, this.fields.created_at, s.agents.id);
-    const rows = page.items as AgentRow[];
-    const links = rows.length
-      ? await db.select().from(s.agentActions).where(inArray(s.agentActions.agentId, rows.map((r) => r.id))).orderBy(asc(s.agentActions.position))
-      : [];
-    return { ...page, items: rows.map((r) => this.normalize(r, links.filter((l) => l.agentId === r.id).map((l) => l.actionId))) };
+    const actionIds = sql<string[]>`(select coalesce(array_agg(${s.agentActions.actionId} order by ${s.agentActions.position}), '{}') from ${s.agentActions} where ${s.agentActions.agentId} = ${s.agents.id})`;
+    const page = await listPage(db, s.agents, s.agents.userId, userId, params, this.fields, this.fields.created_at, s.agents.id, { actionIds });
+    return { ...page, items: (page.items as (AgentRow & { actionIds: string[] })[]).map((r) => this.normalize(r, r.actionIds)) };
   }
 
   /** The normalized form: nested objects as ids. */
@@ -230,6 +231,13 @@ export class AgentRepo {
       label: r.label, description: r.description,
     };
   }
+}
+
+/** Prepared once per connection pool: planning this join costs PostgreSQL far more than running it. */
+function prepareExpanded(db: Exec) {
+  return db.query.agents.findFirst({
+    where: and(eq(s.agents.id, sql.placeholder('id')), eq(s.agents.userId, sql.placeholder('userId'))), with: AGENT_WITH,
+  }).prepare('agent_expanded');
 }
 
 export type AgentLoaded = AgentRow & {

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { AgentParams } from '../domain/agents.js';
 import { TELEPHONY_TYPES } from '../domain/accountConnections.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
@@ -18,6 +18,14 @@ const PROVIDER_OF: Record<string, string> = {
 };
 
 const DATA_KEYS = ['example_context', 'config', 'tags', 'sms_enabled', 'is_routing_number'] as const;
+
+/** Prepared once per connection pool, like the agent's expanded read. */
+function prepareExpanded(db: Exec) {
+  return db.query.numbers.findFirst({
+    where: and(eq(s.numbers.number, sql.placeholder('number')), eq(s.numbers.userId, sql.placeholder('userId'))),
+    with: { inboundAgent: { with: AGENT_WITH }, telephonyAccountConnection: true },
+  }).prepare('number_expanded');
+}
 
 export class NumberRepo {
   readonly fields: FieldMap;
@@ -116,11 +124,12 @@ export class NumberRepo {
     await db.delete(s.numbers).where(and(eq(s.numbers.number, number), eq(s.numbers.userId, userId)));
   }
 
+  private expandedQueries = new WeakMap<Exec, ReturnType<typeof prepareExpanded>>();
+
   async getExpanded(db: Exec, userId: string, number: string): Promise<Json> {
-    const full = await db.query.numbers.findFirst({
-      where: and(eq(s.numbers.number, number), eq(s.numbers.userId, userId)),
-      with: { inboundAgent: { with: AGENT_WITH }, telephonyAccountConnection: true },
-    });
+    let q = this.expandedQueries.get(db);
+    if (!q) this.expandedQueries.set(db, (q = prepareExpanded(db)));
+    const full = await q.execute({ number, userId });
     if (!full) throw new NotFoundError('phone number', number);
     const agent = full.inboundAgent ? this.agents.expandLoaded(full.inboundAgent as unknown as AgentLoaded) : null;
     return {

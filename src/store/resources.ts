@@ -1,4 +1,4 @@
-import { and, count, eq, inArray, type AnyColumn } from 'drizzle-orm';
+import { and, count, eq, getTableColumns, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
@@ -168,20 +168,24 @@ export class ResourceRepo {
   }
 }
 
-/** One page of a user's rows plus the exact total, with sort and filters applied. */
+/**
+ * One page of a user's rows plus the exact total, with sort and filters applied. The total rides along
+ * as a window count, so a page costs one query; only a page past the end needs a separate count.
+ */
 export async function listPage(
   db: Exec, table: PgTable, userCol: AnyColumn, userId: string,
   params: ListParams, fields: FieldMap, fallback: FieldMap[string], idCol: AnyColumn,
+  extra: Record<string, SQL> = {},
 ): Promise<Page<unknown>> {
   const where = whereAll([eq(userCol, userId), ...parseFilters(params.filters, fields)]);
   const order = orderBy(params, fields, fallback, idCol);
   const offset = (params.page - 1) * params.size;
-  const [items, [{ n }]] = await Promise.all([
-    db.select().from(table).where(where).orderBy(...order).limit(params.size).offset(offset),
-    db.select({ n: count() }).from(table).where(where),
-  ]);
-  return {
-    items, page: params.page, size: params.size,
-    has_more: offset + items.length < n, total: n, total_is_estimated: false,
-  };
+  const rows = await db.select({ ...getTableColumns(table), ...extra, __total: sql<number>`count(*) over ()` })
+    .from(table).where(where).orderBy(...order).limit(params.size).offset(offset);
+  let total: number;
+  if (rows.length > 0) total = Number(rows[0].__total);
+  else if (offset === 0) total = 0;
+  else total = (await db.select({ n: count() }).from(table).where(where))[0].n;
+  const items = rows.map(({ __total, ...r }) => r);
+  return { items, page: params.page, size: params.size, has_more: offset + items.length < total, total, total_is_estimated: false };
 }
