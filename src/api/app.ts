@@ -30,6 +30,12 @@ export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
   app.notFound((c) => sendError(c, 404, `no route for ${c.req.method} ${c.req.path}`));
 
   app.use('*', metrics.middleware);
+  app.use('*', async (c, next) => {
+    const start = performance.now();
+    await next();
+    // Path only: query strings and bodies stay out of the log.
+    o.log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - start) }, 'request');
+  });
   app.get('/healthz', async (c) => {
     try {
       await ping(o.store.db);
@@ -41,7 +47,11 @@ export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
   });
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
 
-  app.use('/v1/*', bodyLimit({ maxSize: o.maxBodyBytes, onError: (c) => sendError(c, 413, `request body is larger than ${o.maxBodyBytes} bytes`) }));
+  app.use('/v1/*', bodyLimit({ maxSize: o.maxBodyBytes, onError: (c) => {
+    // The unread rest of the body is still on the socket: this connection cannot carry another request.
+    c.header('Connection', 'close');
+    return sendError(c, 413, `request body is larger than ${o.maxBodyBytes} bytes`);
+  } }));
   app.use('/v1/*', apiKeyAuth(o.store, o.apiKeyCacheSeconds));
 
   mount(app, [

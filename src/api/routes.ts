@@ -1,7 +1,8 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { z } from '../domain/common.js';
-import { AppError } from '../domain/errors.js';
+import { AppError, ValidationError } from '../domain/errors.js';
+import { assertStorableJson } from '../domain/storableJson.js';
 import { parseOrThrow } from '../domain/validation.js';
 import type { AuthEnv } from './auth.js';
 import { errorBody } from './errors.js';
@@ -37,14 +38,17 @@ const ErrorSchema = z.object({
 async function readBody(c: Context, required: boolean): Promise<unknown> {
   const text = await c.req.text();
   if (text.trim() === '') {
-    if (required) throw new AppError(422, 'request body is required (a JSON object)');
+    if (required) throw ValidationError.one(['body'], 'Field required: send a JSON object', 'missing');
     return {};
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new AppError(400, `malformed JSON in request body: ${(e as Error).message}`);
   }
+  assertStorableJson(parsed, ['body']);
+  return parsed;
 }
 
 export function mount(app: OpenAPIHono<AuthEnv>, defs: RouteDef[]): void {
@@ -55,7 +59,7 @@ export function mount(app: OpenAPIHono<AuthEnv>, defs: RouteDef[]): void {
       if (d.body) {
         const raw = await readBody(c, d.bodyRequired !== false);
         if (d.bodyRequired !== false && (raw === null || typeof raw !== 'object' || Array.isArray(raw))) {
-          throw new AppError(422, 'request body must be a JSON object');
+          throw ValidationError.one(['body'], `must be a JSON object, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : `a ${typeof raw}`}`, 'dict_type');
         }
         body = parseOrThrow(d.body, raw ?? {}, ['body']);
       }

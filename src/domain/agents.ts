@@ -50,14 +50,17 @@ export const Transcriber = z.object({
 }).passthrough().openapi('Transcriber');
 
 /** deepgram_keywords: keyword → boost; Fluents' docs send boosts as numeric strings. */
-const KeywordBoosts = z.record(z.string().min(1).max(100), z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number)]));
+const KeywordBoosts = z.record(z.string().min(1).max(100), z.union([
+  z.number(),
+  z.string().regex(/^-?\d{1,6}(\.\d{1,6})?$/, { message: 'must be a number or a numeric string' }).transform(Number),
+]).pipe(z.number().min(-1000).max(1000)));
 
 const scalarFields = {
   name: z.string().max(500).nullable(),
   language: Language,
   initial_message: z.string().max(10_000).nullable(),
   interrupt_sensitivity: InterruptSensitivity,
-  context_endpoint: z.url({ message: 'must be an http(s) URL' }).max(2048).nullable(),
+  context_endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048).nullable(),
   noise_suppression: z.boolean(),
   endpointing_sensitivity: z.enum(['auto', 'relaxed', 'sensitive']),
   ivr_navigation_mode: z.enum(['default', 'off']),

@@ -24,7 +24,7 @@ const promptFields = {
   content: z.string().max(200_000),
   // Vocode takes CollectField objects; Fluents documents plain strings (deprecated). Both are kept as given.
   collect_fields: z.array(z.union([CollectField, z.string()])).max(100).nullable(),
-  context_endpoint: z.url({ message: 'must be an http(s) URL' }).max(2048).nullable(),
+  context_endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048).nullable(),
   prompt_template: z.union([Uuid, PromptTemplateInline]).nullable(),
   type: z.enum(['prompt', 'block']),
   tags: z.array(z.string().max(100)).max(100),

@@ -9,7 +9,7 @@ import { AccountConnectionParams } from '../domain/accountConnections.js';
 import { parseOrThrow } from '../domain/validation.js';
 import { col, jsonField, type FieldMap, type ListParams, type Page } from './listQuery.js';
 import type { PromptRepo } from './prompts.js';
-import { listPage, pgCode, type Exec, type ResourceRepo, type ResourceRow } from './resources.js';
+import { isForeignKeyViolation, listPage, type Exec, type ResourceRepo, type ResourceRow } from './resources.js';
 import * as s from './schema.js';
 
 type Json = Record<string, unknown>;
@@ -101,6 +101,12 @@ export class AgentRepo {
     if (ids.length) await db.insert(s.agentActions).values(ids.map((actionId, position) => ({ agentId, actionId, position })));
   }
 
+  /** The transcriber may name an account connection: it must be the user's own. */
+  private async checkTranscriber(db: Exec, userId: string, t: unknown): Promise<void> {
+    const id = t && typeof t === 'object' ? (t as Json).account_connection : undefined;
+    if (typeof id === 'string') await this.d.connections.assertOwned(db, userId, [id]);
+  }
+
   private scalars(params: Json): Json {
     return Object.fromEntries(Object.entries(params).filter(([k, v]) => v !== undefined && !(REF_KEYS as readonly string[]).includes(k)));
   }
@@ -121,6 +127,7 @@ export class AgentRepo {
       : (await this.d.vectorDatabases.insert(db, userId, p.vector_database as Json)).id;
     const openaiId = await this.openaiConnection(db, userId, p.openai_account_connection, [...loc, 'openai_account_connection']);
     const actionIds = await this.actionIds(db, userId, (p.actions as unknown[]) ?? [], [...loc, 'actions']);
+    await this.checkTranscriber(db, userId, p.transcriber);
     const { label, description, ...data } = { ...AgentDefaults, ...this.scalars(p) };
     const [row] = await db.insert(s.agents).values({
       userId, label: label as string | null, description: description as string | null, data,
@@ -157,6 +164,7 @@ export class AgentRepo {
     if (patch.openai_account_connection !== undefined) {
       set.openaiAccountConnectionId = await this.openaiConnection(db, userId, patch.openai_account_connection, [...loc, 'openai_account_connection']);
     }
+    await this.checkTranscriber(db, userId, patch.transcriber);
     const { label, description, ...data } = this.scalars(patch);
     if (label !== undefined) set.label = label as string | null;
     if (description !== undefined) set.description = description as string | null;
@@ -173,7 +181,7 @@ export class AgentRepo {
     try {
       await db.delete(s.agents).where(and(eq(s.agents.id, id), eq(s.agents.userId, userId)));
     } catch (err) {
-      if (pgCode(err) === '23503') throw new ConflictError(`agent ${id} is the inbound agent of a number; give the number another agent first`);
+      if (isForeignKeyViolation(err)) throw new ConflictError(`agent ${id} is the inbound agent of a number; give the number another agent first`);
       throw err;
     }
     return row;

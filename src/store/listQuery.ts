@@ -1,5 +1,6 @@
 import { and, asc, desc, sql, type SQL, type AnyColumn } from 'drizzle-orm';
 import { ValidationError } from '../domain/errors.js';
+import { assertStorableJson } from '../domain/storableJson.js';
 
 /** How a field the API exposes maps onto SQL, and what values a filter on it accepts. */
 export type FieldKind = 'text' | 'bool' | 'uuid' | 'time' | 'json';
@@ -40,7 +41,10 @@ function coerce(field: string, def: FieldDef, v: unknown): unknown {
       return v;
     case 'time': {
       const d = typeof v === 'number' ? new Date(v * 1000) : typeof v === 'string' ? new Date(v) : null;
-      if (!d || Number.isNaN(d.getTime())) bad(['filters', field], 'must be an ISO 8601 time or epoch seconds');
+      const year = d?.getUTCFullYear() ?? NaN;
+      if (!d || Number.isNaN(d.getTime()) || year < 1 || year > 9999) {
+        bad(['filters', field], 'must be an ISO 8601 time or epoch seconds between years 1 and 9999');
+      }
       return d.toISOString();
     }
     case 'json':
@@ -97,6 +101,7 @@ export function parseFilters(filters: string | null | undefined, fields: FieldMa
   let parsed: unknown;
   try { parsed = JSON.parse(filters); } catch { bad(['filters'], 'must be a JSON object, e.g. {"status":"ended"}'); }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) bad(['filters'], 'must be a JSON object, e.g. {"status":"ended"}');
+  assertStorableJson(parsed, ['query', 'filters']);
   const out: SQL[] = [];
   for (const [field, spec] of Object.entries(parsed as Record<string, unknown>)) {
     const def = fields[field];

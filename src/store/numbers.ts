@@ -95,6 +95,12 @@ export class NumberRepo {
     return row;
   }
 
+  async getById(db: Exec, userId: string, id: string): Promise<NumberRow> {
+    const [row] = await db.select().from(s.numbers).where(and(eq(s.numbers.id, id), eq(s.numbers.userId, userId))).limit(1);
+    if (!row) throw new NotFoundError('phone number', id);
+    return row;
+  }
+
   async update(db: Exec, userId: string, number: string, p: Json): Promise<NumberRow> {
     const row = await this.get(db, userId, number);
     const set: Partial<typeof s.numbers.$inferInsert> = { updatedAt: new Date(), data: { ...row.data, ...this.pickData(p) } };

@@ -3,7 +3,7 @@ import { PromptDefaults, PromptTemplateParams } from '../domain/prompts.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import { parseOrThrow } from '../domain/validation.js';
 import { col, jsonField, type FieldMap, type ListParams, type Page } from './listQuery.js';
-import { listPage, pgCode, type Exec, type ResourceRepo, type ResourceRow } from './resources.js';
+import { isForeignKeyViolation, listPage, type Exec, type ResourceRepo, type ResourceRow } from './resources.js';
 import * as s from './schema.js';
 
 type Json = Record<string, unknown>;
@@ -74,7 +74,7 @@ export class PromptRepo {
     try {
       await db.delete(s.prompts).where(and(eq(s.prompts.id, id), eq(s.prompts.userId, userId)));
     } catch (err) {
-      if (pgCode(err) === '23503') throw new ConflictError(`prompt ${id} is still used by an agent; give the agent another prompt first`);
+      if (isForeignKeyViolation(err)) throw new ConflictError(`prompt ${id} is still used by an agent; give the agent another prompt first`);
       throw err;
     }
     return row;

@@ -43,6 +43,12 @@ export function pgCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** PostgreSQL reports a RESTRICT reference as 23503 (foreign_key_violation); PGlite as 23001 (restrict_violation). */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const code = pgCode(err);
+  return code === '23503' || code === '23001';
+}
+
 /** Splits a full object into the row's columns and its `data`. */
 function toRow(full: Json): { type: string | null; label: string | null; description: string | null; data: Json } {
   const { type, label, description, ...data } = full;
@@ -155,7 +161,7 @@ export class ResourceRepo {
     try {
       await db.delete(t).where(and(eq(t.id, id), eq(t.userId, userId)));
     } catch (err) {
-      if (pgCode(err) === '23503') throw new ConflictError(`${this.spec.noun} ${id} is still used by another object (an agent, prompt or number); detach it first`);
+      if (isForeignKeyViolation(err)) throw new ConflictError(`${this.spec.noun} ${id} is still used by another object (an agent, prompt or number); detach it first`);
       throw err;
     }
     return row;

@@ -1,8 +1,6 @@
 import { z, PhoneNumberString, Uuid } from '../../domain/common.js';
-import { NotFoundError, ValidationError } from '../../domain/errors.js';
+import { ValidationError } from '../../domain/errors.js';
 import { LinkPhoneNumberRequest, UpdateNumberRequest } from '../../domain/numbers.js';
-import { and, eq } from 'drizzle-orm';
-import * as s from '../../store/schema.js';
 import type { Db } from '../../store/db.js';
 import type { Store } from '../../store/store.js';
 import { ListQuery, pageOf, type RouteDef } from '../routes.js';
@@ -22,10 +20,7 @@ export function numberRoutes(store: Store): RouteDef[] {
   async function resolve(db: Db, userId: string, q: { phone_number?: string; id?: string }): Promise<string> {
     if (q.phone_number) return q.phone_number;
     if (!q.id) throw ValidationError.one(['query', 'phone_number'], 'Field required (or pass id)', 'missing');
-    const [row] = await db.select({ number: s.numbers.number }).from(s.numbers)
-      .where(and(eq(s.numbers.id, q.id), eq(s.numbers.userId, userId))).limit(1);
-    if (!row) throw new NotFoundError('phone number', q.id);
-    return row.number;
+    return (await n.getById(db, userId, q.id)).number;
   }
 
   const remove = (method: 'delete' | 'post', path: string, operationId: string, summary: string): RouteDef<{ phone_number?: string; id?: string }> => ({
