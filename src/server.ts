@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from './api/app.js';
-import type { Config } from './config.js';
+import { urlHost, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openDatabase } from './store/db.js';
 import { maskSecret, resolveSecretKey, SecretBox } from './store/secretBox.js';
@@ -22,7 +22,10 @@ export async function openStore(config: Config): Promise<Store> {
  */
 export async function ensureBootstrapKey(store: Store, config: Config, out: (line: string) => void): Promise<string | null> {
   return store.tx(async (db) => {
-    if ((await store.users.countKeys(db)) > 0) return null;
+    if ((await store.users.countKeys(db)) > 0) {
+      if (config.SWITCHBOARD_BOOTSTRAP_API_KEY) out('SWITCHBOARD_BOOTSTRAP_API_KEY is ignored: API keys already exist (use `switchboard keys create`).');
+      return null;
+    }
     const userId = await store.users.createUser(db, 'admin');
     const { key } = await store.users.createKey(db, userId, 'bootstrap', config.SWITCHBOARD_BOOTSTRAP_API_KEY);
     if (config.SWITCHBOARD_BOOTSTRAP_API_KEY) {
@@ -52,19 +55,31 @@ export interface Running {
 export async function startServer(config: Config, opts: { store?: Store; log?: Logger; print?: (s: string) => void } = {}): Promise<Running> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
   const store = opts.store ?? (await openStore(config));
-  await ensureBootstrapKey(store, config, opts.print ?? ((s) => process.stdout.write(s + '\n')));
   const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION });
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-  });
-  const addr = server.address();
+  let server: ServerType | undefined;
+  try {
+    // Listen before creating the first key: a key printed by a process that then dies would be lost.
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+      s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
+        ? new Error(`port ${config.PORT} on ${config.HOST} is already in use; set PORT to a free port`)
+        : err));
+    });
+    await ensureBootstrapKey(store, config, opts.print ?? ((line) => process.stdout.write(line + '\n')));
+  } catch (err) {
+    if (server) await new Promise((r) => server!.close(r));
+    if (!opts.store) await store.close();
+    throw err;
+  }
+  const listening = server;
+  const addr = listening.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
-  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : urlHost(config.HOST);
   log.info({ port, database: store.database.kind, publicUrl: config.publicUrl }, 'switchboard listening');
   return {
     url: `http://${host}:${port}`, store, log,
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => listening.close(() => resolve()));
       if (!opts.store) await store.close();
     },
   };

@@ -1,11 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { ping } from '../store/db.js';
 import { apiKeyAuth, type AuthEnv } from './auth.js';
 import { onError, sendError } from './errors.js';
+import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
 import { mount } from './routes.js';
 import { accountConnectionRoutes } from './v1/accountConnections.js';
@@ -72,6 +72,6 @@ export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
       description: 'Vocode/Fluents-compatible hosted API for AI voice agents. Authenticate with `Authorization: Bearer <API key>`.',
     },
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  mountDocs(app);
   return app;
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { main as serve } from '../main.js';
 import { openStore } from '../server.js';
+import { UUID_RE } from '../store/users.js';
 
 const USAGE = `switchboard <command>
 
@@ -11,6 +12,9 @@ const USAGE = `switchboard <command>
                                  create an API key (for a new user unless --user is given)
   keys list                      list API keys (prefix, user, label, state)
   keys revoke <KEY_ID|KEY>       revoke a key
+
+With the embedded database (no DATABASE_URL) stop the server before running key commands:
+one process at a time may open DATA_DIR.
 `;
 
 async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
@@ -34,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
         const key = await withStore((store) => store.tx(async (db) => {
           let userId = values.user;
           if (userId) {
-            if (!(/^[0-9a-f-]{36}$/i.test(userId) && (await store.users.getUser(db, userId)))) throw new Error(`no user ${userId}`);
+            if (!(UUID_RE.test(userId) && (await store.users.getUser(db, userId)))) throw new Error(`no user ${userId}`);
           } else userId = await store.users.createUser(db, values.label ?? null);
           const k = await store.users.createKey(db, userId, values.label ?? null);
           return { ...k, userId };

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { lockDataDir } from './dataDirLock.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -43,10 +44,16 @@ export async function openDatabase(opts: { url?: string; dataDir: string; poolSi
   const inMemory = opts.dataDir.startsWith('memory://');
   const dir = inMemory ? undefined : join(opts.dataDir, 'pglite');
   if (dir) mkdirSync(dir, { recursive: true });
-  const client = new PGlite(dir);
-  const db = drizzle(client, { schema });
-  await migrate(db, { migrationsFolder });
-  return { db: db as unknown as Db, kind: 'pglite', close: () => client.close() };
+  const unlock = dir ? lockDataDir(opts.dataDir) : () => {};
+  try {
+    const client = new PGlite(dir);
+    const db = drizzle(client, { schema });
+    await migrate(db, { migrationsFolder });
+    return { db: db as unknown as Db, kind: 'pglite', close: async () => { await client.close(); unlock(); } };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
 }
 
 export async function ping(db: Db): Promise<void> {

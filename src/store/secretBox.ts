@@ -49,7 +49,12 @@ export function resolveSecretKey(opts: { secretKey?: string; dataDir: string; em
     throw new Error('SWITCHBOARD_SECRET_KEY is required when DATABASE_URL is set (every node must share it)');
   }
   const file = join(opts.dataDir, 'secret.key');
-  if (existsSync(file)) return keyFromString(readFileSync(file, 'utf8'));
+  if (existsSync(file)) {
+    const text = readFileSync(file, 'utf8').trim();
+    // A damaged key file would silently derive another key and make every stored secret unreadable.
+    if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new Error(`${file} is damaged (expected 64 hex characters); restore it from a backup`);
+    return Buffer.from(text, 'hex');
+  }
   mkdirSync(opts.dataDir, { recursive: true });
   const key = randomBytes(32);
   writeFileSync(file, key.toString('hex') + '\n', { mode: 0o600 });

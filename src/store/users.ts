@@ -3,6 +3,8 @@ import { and, asc, count, eq, isNull, or, sql } from 'drizzle-orm';
 import type { Exec } from './resources.js';
 import * as s from './schema.js';
 
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
 
 export function generateApiKey(): string {
@@ -49,7 +51,7 @@ export class UserRepo {
 
   /** Revokes by key id or by the full key; returns how many keys changed. */
   async revokeKey(db: Exec, idOrKey: string): Promise<number> {
-    const isUuid = /^[0-9a-f-]{36}$/i.test(idOrKey);
+    const isUuid = UUID_RE.test(idOrKey);
     const rows = await db.update(s.apiKeys).set({ revokedAt: sql`now()` })
       .where(and(isNull(s.apiKeys.revokedAt), isUuid ? or(eq(s.apiKeys.id, idOrKey), eq(s.apiKeys.keyHash, hashKey(idOrKey))) : eq(s.apiKeys.keyHash, hashKey(idOrKey))))
       .returning({ id: s.apiKeys.id });

@@ -59,6 +59,7 @@ describe('parseFilters: errors', () => {
     ['a bool field with a string', { is_outgoing: 'yes' }, ['is_outgoing'], 'must be true or false'],
     ['a text field with a number', { status: 5 }, ['status'], 'must be a string'],
     ['a time field with garbage', { start_time: { gte: 'yesterday-ish' } }, ['start_time'], 'must be an ISO 8601 time or epoch seconds'],
+    ['a time beyond year 9999 (epoch seconds)', { start_time: { lt: 1e12 } }, ['start_time'], 'must be an ISO 8601 time or epoch seconds'],
     ['is_null with a non-boolean', { status: { is_null: 'yes' } }, ['status', 'is_null'], 'must be true or false'],
     ['contains with a non-string', { status: { contains: 5 } }, ['status', 'contains'], 'must be a string'],
     ['in with an empty array', { status: { in: [] } }, ['status', 'in'], 'must be a non-empty array of at most 100 values'],
@@ -67,7 +68,7 @@ describe('parseFilters: errors', () => {
     ['gt with null', { start_time: { gt: null } }, ['start_time', 'gt'], 'cannot compare with null'],
     ['a bad value inside in', { agent: { in: ['00000000-0000-4000-8000-000000000000', 'nope'] } }, ['agent'], 'must be a valid UUID'],
   ])('%s', (_what, filters, loc, msg) => {
-    expect(rejection(filters)).toEqual({ loc: ['query', 'filters', ...loc], msg, type: 'value_error' });
+    expect(rejection(filters)).toEqual({ loc: ['query', 'filters', ...loc], msg: expect.stringContaining(msg), type: 'value_error' });
   });
 });
 
