@@ -145,6 +145,19 @@ describe('account connections: every type', () => {
   });
 });
 
+describe('secrets that look sealed', () => {
+  it.each([
+    ['/v1/account_connections/create', (k: string) => ({ type: 'account_connection_openai', credentials: { openai_api_key: k } }), (b: any) => b.credentials.openai_api_key],
+    ['/v1/voices/create', (k: string) => ({ type: 'voice_eleven_labs', voice_id: 'v', api_key: k }), (b: any) => b.api_key],
+  ])('%s: a plaintext that starts with "enc:v1:" is sealed and masked like any other', async (path, body, field) => {
+    const key = `enc:v1:${MARK}-${randomBytes(4).toString('hex')}`;
+    const r = await api(path, { body: body(key) });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(field(r.body)).toBe(mask(key));
+    expect(field((await api(`${path.replace('/create', '')}?id=${r.body.id}`)).body)).toBe(mask(key));
+  });
+});
+
 describe('secrets inside other objects', () => {
   it.each([
     ['voice_eleven_labs', { voice_id: 'v1' }],

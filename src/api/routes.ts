@@ -45,7 +45,9 @@ async function readBody(c: Context, required: boolean): Promise<unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new AppError(400, `malformed JSON in request body: ${(e as Error).message}`);
+    // V8's message quotes the text around the fault, which may be a secret: give the position only.
+    const pos = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new AppError(400, `malformed JSON in request body${pos ? ` at position ${pos}` : ''}`);
   }
   assertStorableJson(parsed, ['body']);
   return parsed;

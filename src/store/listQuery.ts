@@ -63,7 +63,9 @@ function condition(field: string, def: FieldDef, op: Op, raw: unknown): SQL {
   const e = def.expr;
   if (op === 'is_null') {
     if (typeof raw !== 'boolean') bad(['filters', field, op], 'must be true or false');
-    return raw ? sql`${e} IS NULL${def.kind === 'json' ? sql` OR ${e} = 'null'::jsonb` : sql``}` : sql`${e} IS NOT NULL`;
+    // Parenthesised: drizzle's and() does not wrap its parts, and a JSON null counts as null.
+    if (def.kind === 'json') return raw ? sql`(${e} IS NULL OR ${e} = 'null'::jsonb)` : sql`(${e} IS NOT NULL AND ${e} <> 'null'::jsonb)`;
+    return raw ? sql`(${e} IS NULL)` : sql`(${e} IS NOT NULL)`;
   }
   if (op === 'in' || op === 'nin') {
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > 100) bad(['filters', field, op], 'must be a non-empty array of at most 100 values');

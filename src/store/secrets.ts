@@ -1,4 +1,4 @@
-import { maskSecret, SecretBox } from './secretBox.js';
+import { maskSecret, type SecretBox } from './secretBox.js';
 
 type Json = Record<string, unknown>;
 
@@ -34,8 +34,8 @@ export function mapSecrets(o: Json, paths: string[][], fn: (v: string) => string
   return out;
 }
 
-export const sealAll = (box: SecretBox, o: Json, paths: string[][]) =>
-  mapSecrets(o, paths, (v) => (SecretBox.isSealed(v) ? v : box.seal(v)));
+/** Callers pass plaintext only, so a value that merely looks sealed is sealed like any other. */
+export const sealAll = (box: SecretBox, o: Json, paths: string[][]) => mapSecrets(o, paths, (v) => box.seal(v));
 export const openAll = (box: SecretBox, o: Json, paths: string[][]) => mapSecrets(o, paths, (v) => box.open(v));
 export const maskAll = (box: SecretBox, o: Json, paths: string[][]) => mapSecrets(o, paths, (v) => maskSecret(box.open(v)));
 

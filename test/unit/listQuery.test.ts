@@ -87,8 +87,8 @@ describe('parseFilters: accepted forms', () => {
   });
 
   it('null equality becomes IS NULL', () => {
-    expect(render({ status: null }).sql).toBe('"status" IS NULL');
-    expect(render({ status: { ne: null } }).sql).toBe('"status" IS NOT NULL');
+    expect(render({ status: null }).sql).toBe('("status" IS NULL)');
+    expect(render({ status: { ne: null } }).sql).toBe('("status" IS NOT NULL)');
   });
 
   it('times accept ISO strings and epoch seconds', () => {
