@@ -1,10 +1,10 @@
-import { and, count, eq, getTableColumns, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, count, eq, getTableColumns, getTableName, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import { parseOrThrow } from '../domain/validation.js';
 import type { Db } from './db.js';
-import { col, jsonField, orderBy, parseFilters, whereAll, type FieldMap, type ListParams, type Page } from './listQuery.js';
+import { col, jsonField, orderBy, parseFilters, type FieldMap, type ListParams, type Page } from './listQuery.js';
 import * as s from './schema.js';
 import { getPath, keepMaskedSecrets, maskAll, openAll, sealAll, setPath } from './secrets.js';
 import type { SecretBox } from './secretBox.js';
@@ -183,15 +183,34 @@ export async function listPage(
   params: ListParams, fields: FieldMap, fallback: FieldMap[string], idCol: AnyColumn,
   extra: Record<string, SQL> = {},
 ): Promise<Page<unknown>> {
-  const where = whereAll([eq(userCol, userId), ...parseFilters(params.filters, fields)]);
-  const order = orderBy(params, fields, fallback, idCol);
   const offset = (params.page - 1) * params.size;
-  const rows = await db.select({ ...getTableColumns(table), ...extra, __total: sql<number>`count(*) over ()` })
-    .from(table).where(where).orderBy(...order).limit(params.size).offset(offset);
+  const filters = parseFilters(params.filters, fields);
+  const order = orderBy(params, fields, fallback, idCol);
+  const select = { ...getTableColumns(table), ...extra, __total: sql<number>`count(*) over ()` };
+  let rows: Record<string, unknown>[];
+  if (filters.length === 0) {
+    // Unfiltered pages are the common case: one prepared statement per table and sort order.
+    const key = `list_${getTableName(table)}_${params.sort_column ?? ''}_${params.sort_desc ? 'd' : 'a'}`;
+    let byKey = preparedLists.get(db);
+    if (!byKey) preparedLists.set(db, (byKey = new Map()));
+    let q = byKey.get(key);
+    if (!q) {
+      q = db.select(select).from(table).where(eq(userCol, sql.placeholder('userId'))).orderBy(...order)
+        .limit(sql.placeholder('limit')).offset(sql.placeholder('offset')).prepare(key);
+      byKey.set(key, q);
+    }
+    rows = await q.execute({ userId, limit: params.size, offset });
+  } else {
+    rows = await db.select(select).from(table).where(and(eq(userCol, userId), ...filters))
+      .orderBy(...order).limit(params.size).offset(offset);
+  }
   let total: number;
   if (rows.length > 0) total = Number(rows[0].__total);
   else if (offset === 0) total = 0;
-  else total = (await db.select({ n: count() }).from(table).where(where))[0].n;
+  else total = (await db.select({ n: count() }).from(table).where(and(eq(userCol, userId), ...filters)))[0].n;
   const items = rows.map(({ __total, ...r }) => r);
   return { items, page: params.page, size: params.size, has_more: offset + items.length < total, total, total_is_estimated: false };
 }
+
+type PreparedList = { execute(p: Record<string, unknown>): Promise<Record<string, unknown>[]> };
+const preparedLists = new WeakMap<Exec, Map<string, PreparedList>>();
