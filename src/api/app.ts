@@ -30,12 +30,14 @@ export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
   app.notFound((c) => sendError(c, 404, `no route for ${c.req.method} ${c.req.path}`));
 
   app.use('*', metrics.middleware);
-  app.use('*', async (c, next) => {
-    const start = performance.now();
-    await next();
-    // Path only: query strings and bodies stay out of the log.
-    o.log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - start) }, 'request');
-  });
+  if (o.log.isLevelEnabled('debug')) {
+    app.use('*', async (c, next) => {
+      const start = performance.now();
+      await next();
+      // Path only: query strings and bodies stay out of the log.
+      o.log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - start) }, 'request');
+    });
+  }
   app.get('/healthz', async (c) => {
     try {
       await ping(o.store.db);
