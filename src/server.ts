@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { serve, type ServerType } from '@hono/node-server';
+import { sql } from 'drizzle-orm';
 import { createApp } from './api/app.js';
 import { urlHost, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -22,6 +23,8 @@ export async function openStore(config: Config): Promise<Store> {
  */
 export async function ensureBootstrapKey(store: Store, config: Config, out: (line: string) => void): Promise<string | null> {
   return store.tx(async (db) => {
+    // Nodes starting together on one database: one of them creates the first key, the others see it.
+    await db.execute(sql`SELECT pg_advisory_xact_lock(727275)`);
     if ((await store.users.countKeys(db)) > 0) {
       if (config.SWITCHBOARD_BOOTSTRAP_API_KEY) out('SWITCHBOARD_BOOTSTRAP_API_KEY is ignored: API keys already exist (use `switchboard keys create`).');
       return null;

@@ -30,11 +30,7 @@ export function onError(log: Logger) {
   return (err: Error, c: Context) => {
     if (err instanceof ValidationError) return sendError(c, 422, err.message, err.issues);
     if (err instanceof AppError) return sendError(c, err.status, err.message);
-    if (err instanceof HTTPException) {
-      const status = err.status;
-      const message = status === 413 ? 'request body is larger than the limit' : err.message || REASONS[status] || 'error';
-      return sendError(c, status, message);
-    }
+    if (err instanceof HTTPException) return sendError(c, err.status, err.message || REASONS[err.status] || 'error');
     log.error({ err, path: c.req.path, method: c.req.method }, 'unhandled error');
     return sendError(c, 500, 'internal error; the server log has the details');
   };

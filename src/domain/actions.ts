@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { z, labelled } from './common.js';
+import { z, HttpUrl, labelled } from './common.js';
 
 export const FunctionCallActionTrigger = z.object({
   type: z.literal('action_trigger_function_call'),
@@ -38,7 +38,7 @@ const configs = {
     processing_mode: z.literal('muted').optional(),
     name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, { message: 'must be letters, digits, _ or - (it is the tool name the LLM calls)' }),
     description: z.string().min(1).max(2000),
-    url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048),
+    url: HttpUrl,
     input_schema: z.record(z.string(), z.unknown()),
     speak_on_send: z.boolean(),
     speak_on_receive: z.boolean(),
@@ -67,7 +67,8 @@ function variant(type: ActionType, update: boolean) {
   const cfg = configs[type];
   return z.object({
     type: z.literal(type),
-    config: update || cfg === EmptyConfig ? cfg.optional() : cfg,
+    // An update's config is merged into the stored one, so any of its fields may be left out.
+    config: update ? (cfg as z.ZodObject).partial().optional() : cfg === EmptyConfig ? cfg.optional() : cfg,
     action_trigger: triggerFor(type).optional(),
     ...labelled,
   });

@@ -1,4 +1,4 @@
-import { z, labelled, optionalShape, Uuid, StringMap } from './common.js';
+import { z, HttpUrl, labelled, optionalShape, Uuid, withOptionalId } from './common.js';
 import { ActionParams, ActionUpdateParams } from './actions.js';
 import { PromptParams, PromptUpdateParams } from './prompts.js';
 import { VoiceParams, VoiceUpdateParams } from './voices.js';
@@ -10,7 +10,7 @@ export const InterruptSensitivity = z.enum(['low', 'high']).openapi('InterruptSe
 export const LlmProvider = z.enum(['openai', 'azure', 'anthropic', 'google', 'deepseek', 'togetherai', 'groq', 'openai_compatible']);
 
 export const InternalLLMFallback = z.object({
-  provider: z.enum(['openai', 'azure', 'anthropic', 'google', 'deepseek', 'togetherai', 'groq', 'openai_compatible']),
+  provider: LlmProvider,
   model_name: z.string().min(1).max(200),
 }).openapi('InternalLLMFallback');
 
@@ -60,7 +60,7 @@ const scalarFields = {
   language: Language,
   initial_message: z.string().max(10_000).nullable(),
   interrupt_sensitivity: InterruptSensitivity,
-  context_endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048).nullable(),
+  context_endpoint: HttpUrl.nullable(),
   noise_suppression: z.boolean(),
   endpointing_sensitivity: z.enum(['auto', 'relaxed', 'sensitive']),
   ivr_navigation_mode: z.enum(['default', 'off']),
@@ -131,30 +131,22 @@ const OpenAIConnectionInline = z.object({
 
 const refFieldsCreate = {
   prompt: z.union([Uuid, PromptParams]),
-  voice: z.union([Uuid, VoiceParams]),
-  actions: z.array(z.union([Uuid, ActionParams])).max(100).optional(),
-  webhook: z.union([Uuid, WebhookParams]).nullable().optional(),
-  vector_database: z.union([Uuid, PineconeVectorDatabaseParams]).nullable().optional(),
+  voice: z.union([Uuid, withOptionalId(VoiceParams)]),
+  actions: z.array(z.union([Uuid, withOptionalId(ActionParams)])).max(100).optional(),
+  webhook: z.union([Uuid, withOptionalId(WebhookParams)]).nullable().optional(),
+  vector_database: z.union([Uuid, withOptionalId(PineconeVectorDatabaseParams)]).nullable().optional(),
   openai_account_connection: z.union([Uuid, OpenAIConnectionInline]).nullable().optional(),
 };
 
 export const AgentParams = z.object({ ...optionalShape(scalarFields), ...refFieldsCreate }).openapi('AgentParams');
 
-/** The inline agent of calls/create: identical but the voice may be left out. */
-export const CreateCallAgentParams = z.object({
-  ...optionalShape(scalarFields), ...refFieldsCreate, voice: refFieldsCreate.voice.optional(),
-}).openapi('CreateCallAgentParams');
-
 export const AgentUpdateParams = z.object({
   ...optionalShape(scalarFields),
   prompt: z.union([Uuid, PromptUpdateParams]).optional(),
-  voice: z.union([Uuid, VoiceUpdateParams]).optional(),
-  actions: z.array(z.union([Uuid, ActionUpdateParams])).max(100).optional(),
-  webhook: z.union([Uuid, WebhookUpdateParams]).nullable().optional(),
-  vector_database: z.union([Uuid, PineconeVectorDatabaseUpdateParams]).nullable().optional(),
+  voice: z.union([Uuid, withOptionalId(VoiceUpdateParams)]).optional(),
+  actions: z.array(z.union([Uuid, withOptionalId(ActionUpdateParams)])).max(100).optional(),
+  webhook: z.union([Uuid, withOptionalId(WebhookUpdateParams)]).nullable().optional(),
+  vector_database: z.union([Uuid, withOptionalId(PineconeVectorDatabaseUpdateParams)]).nullable().optional(),
   openai_account_connection: z.union([Uuid, OpenAIConnectionInline]).nullable().optional(),
 }).openapi('AgentUpdateParams');
 
-export type AgentParamsT = z.infer<typeof AgentParams>;
-export type AgentUpdateParamsT = z.infer<typeof AgentUpdateParams>;
-export { StringMap };

@@ -40,7 +40,16 @@ export function optionalShape<S extends z.ZodRawShape>(shape: S): { [K in keyof 
   return Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, (v as z.ZodType).optional()])) as never;
 }
 
-/** `uuid | inline params`: a nested object given by reference or created on the fly. */
-export function idOr<T extends z.ZodType>(inline: T) {
-  return z.union([Uuid, inline]);
+/** An http(s) URL: the server calls these, so no other scheme is accepted. */
+export const HttpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048);
+
+/**
+ * An inline nested object that may carry its own id (as read back from a GET): with an id it names that
+ * object, and its other fields edit it.
+ */
+export function withOptionalId(schema: z.ZodType): z.ZodType {
+  const id = { id: Uuid.optional() };
+  const u = schema as unknown as { options?: z.ZodObject[] };
+  if (u.options) return z.discriminatedUnion('type', u.options.map((o) => o.extend(id)) as unknown as [z.ZodObject, ...z.ZodObject[]]);
+  return (schema as z.ZodObject).extend(id);
 }

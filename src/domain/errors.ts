@@ -21,7 +21,3 @@ export class ValidationError extends AppError {
 export class ConflictError extends AppError {
   constructor(message: string) { super(409, message); }
 }
-
-export class TooManyRequestsError extends AppError {
-  constructor(message: string) { super(429, message); }
-}

@@ -3,7 +3,7 @@ import { AgentParams, AgentUpdateParams } from './agents.js';
 
 const numberExtras = {
   ...labelled,
-  label: z.string().max(500).optional(),
+  label: z.string().max(500).nullable().optional(),
   config: z.record(z.string(), z.unknown()).optional(),
   tags: z.array(z.string().max(100)).max(50).optional(),
   sms_enabled: z.boolean().optional(),
@@ -29,7 +29,5 @@ export const UpdateNumberRequest = z.object({
   ...numberExtras,
 }).openapi('UpdateNumberRequest');
 
-export type LinkPhoneNumberRequestT = z.infer<typeof LinkPhoneNumberRequest>;
-export type UpdateNumberRequestT = z.infer<typeof UpdateNumberRequest>;
 
 export const NUMBER_DATA_DEFAULTS = { example_context: null, config: {}, tags: [], sms_enabled: false, is_routing_number: false };

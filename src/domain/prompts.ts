@@ -1,4 +1,4 @@
-import { z, labelled, optionalShape, Uuid } from './common.js';
+import { z, HttpUrl, labelled, optionalShape, Uuid } from './common.js';
 
 export const CollectField = z.object({
   field_type: z.literal('field_type_email'),
@@ -24,7 +24,7 @@ const promptFields = {
   content: z.string().max(200_000),
   // Vocode takes CollectField objects; Fluents documents plain strings (deprecated). Both are kept as given.
   collect_fields: z.array(z.union([CollectField, z.string()])).max(100).nullable(),
-  context_endpoint: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048).nullable(),
+  context_endpoint: HttpUrl.nullable(),
   prompt_template: z.union([Uuid, PromptTemplateInline]).nullable(),
   type: z.enum(['prompt', 'block']),
   tags: z.array(z.string().max(100)).max(100),
@@ -33,7 +33,6 @@ const promptFields = {
 
 export const PromptParams = z.object(optionalShape(promptFields)).openapi('PromptParams');
 export const PromptUpdateParams = z.object(optionalShape(promptFields)).openapi('PromptUpdateParams');
-export type PromptParamsT = z.infer<typeof PromptParams>;
 
 export const PromptDefaults = {
   content: '', collect_fields: null, context_endpoint: null, type: 'prompt', tags: [], label: null, description: null,

@@ -1,4 +1,4 @@
-import { z, labelled, optionalShape } from './common.js';
+import { z, HttpUrl, labelled, optionalShape } from './common.js';
 
 /** Vocode's event types plus Fluents' error event. */
 export const EventType = z.enum([
@@ -8,16 +8,11 @@ export const EventType = z.enum([
 
 const webhookFields = {
   subscriptions: z.array(EventType).max(20),
-  url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048),
+  url: HttpUrl,
   method: z.enum(['GET', 'POST']),
   ...labelled,
 };
 
-export const WebhookParams = z.object({
-  ...webhookFields,
-  method: webhookFields.method.optional(),
-  label: labelled.label,
-  description: labelled.description,
-}).openapi('WebhookParams');
+export const WebhookParams = z.object({ ...webhookFields, method: webhookFields.method.optional() }).openapi('WebhookParams');
 export const WebhookUpdateParams = z.object(optionalShape(webhookFields)).openapi('WebhookUpdateParams');
 export const WebhookDefaults = { method: 'POST', label: null, description: null };

@@ -1,4 +1,5 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
+import type { z } from 'zod';
 import { AgentDefaults, AGENT_SCALAR_FIELDS } from '../domain/agents.js';
 import { ActionParams } from '../domain/actions.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
@@ -10,6 +11,7 @@ import { parseOrThrow } from '../domain/validation.js';
 import { col, jsonField, type FieldMap, type ListParams, type Page } from './listQuery.js';
 import type { PromptRepo } from './prompts.js';
 import { isForeignKeyViolation, listPage, type Exec, type ResourceRepo, type ResourceRow } from './resources.js';
+import { perHandle } from './db.js';
 import * as s from './schema.js';
 
 type Json = Record<string, unknown>;
@@ -58,42 +60,46 @@ export class AgentRepo {
     return (await repo.assertOwned(db, userId, [id]))[0].id;
   }
 
-  private async openaiConnection(db: Exec, userId: string, v: unknown, loc: Loc): Promise<string | null> {
-    if (v === null || v === undefined) return null;
-    const o = typeof v === 'string' ? { id: v } : (v as Json);
-    let row: ResourceRow;
-    if (typeof o.id === 'string') row = (await this.d.connections.assertOwned(db, userId, [o.id]))[0];
-    else row = await this.d.connections.insert(db, userId, parseOrThrow(AccountConnectionParams, o, loc) as Json);
-    if (row.type !== 'account_connection_openai') {
-      throw ValidationError.one(loc, `must be an account_connection_openai connection; ${row.id} is ${row.type}`);
-    }
-    return row.id;
-  }
-
-  private async actionIds(db: Exec, userId: string, list: unknown[], loc: Loc): Promise<string[]> {
-    const ids: string[] = [];
-    for (const [i, a] of list.entries()) {
-      if (typeof a === 'string') ids.push(await this.ownedId(this.d.actions, db, userId, a));
-      else ids.push((await this.d.actions.insert(db, userId, parseOrThrow(ActionParams, a, [...loc, i]) as Json)).id);
-    }
-    return ids;
-  }
-
-  /** An inline object on update edits the object the agent already has, or creates one if it has none. */
-  private async upsertRef(
-    repo: ResourceRepo, createSchema: Parameters<typeof parseOrThrow>[0], db: Exec, userId: string,
+  /**
+   * One nested reference: an id of the user's own object, or an inline object. On update an inline
+   * object edits the object already attached (same type); otherwise it is created, validated as new.
+   */
+  private async ref(
+    repo: ResourceRepo, createSchema: z.ZodType, db: Exec, userId: string,
     currentId: string | null, v: unknown, loc: Loc,
   ): Promise<string | null> {
-    if (v === null) return null;
-    if (typeof v === 'string') return this.ownedId(repo, db, userId, v);
-    const o = v as Json;
-    if (currentId) {
-      const current = await repo.get(db, userId, currentId);
-      if (!repo.spec.typed || o.type === undefined || o.type === current.type) {
-        return (await repo.update(db, userId, currentId, o, loc)).id;
+    if (v === null || v === undefined) return null;
+    if (typeof v === 'string') return (await repo.assertOwned(db, userId, [v]))[0].id;
+    const { id, ...o } = v as Json;
+    // A full object with an id (e.g. read back from a GET) names that object; its other fields edit it.
+    const target = typeof id === 'string' ? id : currentId;
+    if (target) {
+      const current = await repo.get(db, userId, target, true);
+      const sameType = !repo.spec.typed || o.type === undefined || o.type === current.type;
+      if (!sameType && typeof id === 'string') throw ValidationError.one(loc, `${id} is ${current.type}, not ${String(o.type)}`);
+      if (sameType) {
+        return typeof id === 'string' && Object.keys(o).length === 0 ? current.id : (await repo.update(db, userId, target, o, loc)).id;
       }
     }
-    return (await repo.insert(db, userId, parseOrThrow(createSchema, o, loc) as Json)).id;
+    return (await repo.insert(db, userId, parseOrThrow(createSchema, o, loc) as Json, loc)).id;
+  }
+
+  private async openaiConnection(db: Exec, userId: string, currentId: string | null, v: unknown, loc: Loc): Promise<string | null> {
+    const id = await this.ref(this.d.connections, AccountConnectionParams, db, userId, currentId, v, loc);
+    if (id) {
+      const row = await this.d.connections.get(db, userId, id);
+      if (row.type !== 'account_connection_openai') {
+        throw ValidationError.one(loc, `must be an account_connection_openai connection; ${row.id} is ${row.type}`);
+      }
+    }
+    return id;
+  }
+
+  /** Actions keep their order; inline ones are created, or edited in place when they carry their id. */
+  private async actionIds(db: Exec, userId: string, list: unknown[], loc: Loc): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [i, a] of list.entries()) ids.push((await this.ref(this.d.actions, ActionParams, db, userId, null, a, [...loc, i]))!);
+    return ids;
   }
 
   private async setActions(db: Exec, agentId: string, ids: string[]): Promise<void> {
@@ -111,21 +117,14 @@ export class AgentRepo {
     return Object.fromEntries(Object.entries(params).filter(([k, v]) => v !== undefined && !(REF_KEYS as readonly string[]).includes(k)));
   }
 
-  async insert(db: Exec, userId: string, params: Json, loc: Loc = ['body']): Promise<AgentRow> {
-    const p = params;
+  async insert(db: Exec, userId: string, p: Json, loc: Loc = ['body']): Promise<AgentRow> {
     const promptId = typeof p.prompt === 'string'
       ? (await this.d.prompts.get(db, userId, p.prompt)).id
-      : (await this.d.prompts.insert(db, userId, (p.prompt ?? {}) as Json, [...loc, 'prompt'])).id;
-    const voiceId = p.voice === undefined || p.voice === null ? null
-      : typeof p.voice === 'string' ? await this.ownedId(this.d.voices, db, userId, p.voice)
-        : (await this.d.voices.insert(db, userId, p.voice as Json)).id;
-    const webhookId = p.webhook == null ? null : typeof p.webhook === 'string'
-      ? await this.ownedId(this.d.webhooks, db, userId, p.webhook)
-      : (await this.d.webhooks.insert(db, userId, p.webhook as Json)).id;
-    const vdbId = p.vector_database == null ? null : typeof p.vector_database === 'string'
-      ? await this.ownedId(this.d.vectorDatabases, db, userId, p.vector_database)
-      : (await this.d.vectorDatabases.insert(db, userId, p.vector_database as Json)).id;
-    const openaiId = await this.openaiConnection(db, userId, p.openai_account_connection, [...loc, 'openai_account_connection']);
+      : (await this.d.prompts.insert(db, userId, p.prompt as Json, [...loc, 'prompt'])).id;
+    const voiceId = await this.ref(this.d.voices, VoiceParams, db, userId, null, p.voice, [...loc, 'voice']);
+    const webhookId = await this.ref(this.d.webhooks, WebhookParams, db, userId, null, p.webhook, [...loc, 'webhook']);
+    const vdbId = await this.ref(this.d.vectorDatabases, PineconeVectorDatabaseParams, db, userId, null, p.vector_database, [...loc, 'vector_database']);
+    const openaiId = await this.openaiConnection(db, userId, null, p.openai_account_connection, [...loc, 'openai_account_connection']);
     const actionIds = await this.actionIds(db, userId, (p.actions as unknown[]) ?? [], [...loc, 'actions']);
     await this.checkTranscriber(db, userId, p.transcriber);
     const { label, description, ...data } = { ...AgentDefaults, ...this.scalars(p) };
@@ -137,32 +136,33 @@ export class AgentRepo {
     return row;
   }
 
-  async find(db: Exec, userId: string, id: string): Promise<AgentRow | undefined> {
-    const [row] = await db.select().from(s.agents).where(and(eq(s.agents.id, id), eq(s.agents.userId, userId))).limit(1);
+  async find(db: Exec, userId: string, id: string, lock = false): Promise<AgentRow | undefined> {
+    const q = db.select().from(s.agents).where(and(eq(s.agents.id, id), eq(s.agents.userId, userId))).limit(1);
+    const [row] = lock ? await q.for('update') : await q;
     return row;
   }
 
-  async get(db: Exec, userId: string, id: string): Promise<AgentRow> {
-    const row = await this.find(db, userId, id);
+  async get(db: Exec, userId: string, id: string, lock = false): Promise<AgentRow> {
+    const row = await this.find(db, userId, id, lock);
     if (!row) throw new NotFoundError('agent', id);
     return row;
   }
 
   async update(db: Exec, userId: string, id: string, patch: Json, loc: Loc = ['body']): Promise<AgentRow> {
-    const row = await this.get(db, userId, id);
+    const row = await this.get(db, userId, id, true);
     const set: Partial<typeof s.agents.$inferInsert> = { updatedAt: new Date() };
     if (patch.prompt !== undefined) {
       set.promptId = typeof patch.prompt === 'string'
         ? (await this.d.prompts.get(db, userId, patch.prompt)).id
         : (await this.d.prompts.update(db, userId, row.promptId, patch.prompt as Json, [...loc, 'prompt'])).id;
     }
-    if (patch.voice !== undefined) set.voiceId = await this.upsertRef(this.d.voices, VoiceParams, db, userId, row.voiceId, patch.voice, [...loc, 'voice']);
-    if (patch.webhook !== undefined) set.webhookId = await this.upsertRef(this.d.webhooks, WebhookParams, db, userId, row.webhookId, patch.webhook, [...loc, 'webhook']);
+    if (patch.voice !== undefined) set.voiceId = await this.ref(this.d.voices, VoiceParams, db, userId, row.voiceId, patch.voice, [...loc, 'voice']);
+    if (patch.webhook !== undefined) set.webhookId = await this.ref(this.d.webhooks, WebhookParams, db, userId, row.webhookId, patch.webhook, [...loc, 'webhook']);
     if (patch.vector_database !== undefined) {
-      set.vectorDatabaseId = await this.upsertRef(this.d.vectorDatabases, PineconeVectorDatabaseParams, db, userId, row.vectorDatabaseId, patch.vector_database, [...loc, 'vector_database']);
+      set.vectorDatabaseId = await this.ref(this.d.vectorDatabases, PineconeVectorDatabaseParams, db, userId, row.vectorDatabaseId, patch.vector_database, [...loc, 'vector_database']);
     }
     if (patch.openai_account_connection !== undefined) {
-      set.openaiAccountConnectionId = await this.openaiConnection(db, userId, patch.openai_account_connection, [...loc, 'openai_account_connection']);
+      set.openaiAccountConnectionId = await this.openaiConnection(db, userId, row.openaiAccountConnectionId, patch.openai_account_connection, [...loc, 'openai_account_connection']);
     }
     await this.checkTranscriber(db, userId, patch.transcriber);
     const { label, description, ...data } = this.scalars(patch);
@@ -192,19 +192,16 @@ export class AgentRepo {
     return this.insert(db, userId, {
       name: 'Default agent',
       prompt: { content: 'You are a friendly, concise phone assistant. Help the caller with their question.' },
-      voice: { type: 'voice_openai', voice: 'alloy' },
+      // A voice type Vocode's SDKs know, so numbers with the default agent parse there too.
+      voice: { type: 'voice_azure', voice_name: 'en-US-AriaNeural' },
       initial_message: 'Hello! How can I help you today?',
     });
   }
 
   // ---- read forms ----
 
-  private expandedQueries = new WeakMap<Exec, ReturnType<typeof prepareExpanded>>();
-
   async getExpanded(db: Exec, userId: string, id: string): Promise<Json> {
-    let q = this.expandedQueries.get(db);
-    if (!q) this.expandedQueries.set(db, (q = prepareExpanded(db)));
-    const full = await q.execute({ id, userId });
+    const full = await expandedQuery(db).execute({ id, userId });
     if (!full) throw new NotFoundError('agent', id);
     return this.expandLoaded(full);
   }
@@ -241,12 +238,9 @@ export class AgentRepo {
   }
 }
 
-/** Prepared once per connection pool: planning this join costs PostgreSQL far more than running it. */
-function prepareExpanded(db: Exec) {
-  return db.query.agents.findFirst({
-    where: and(eq(s.agents.id, sql.placeholder('id')), eq(s.agents.userId, sql.placeholder('userId'))), with: AGENT_WITH,
-  }).prepare('agent_expanded');
-}
+const expandedQuery = perHandle((db) => db.query.agents.findFirst({
+  where: and(eq(s.agents.id, sql.placeholder('id')), eq(s.agents.userId, sql.placeholder('userId'))), with: AGENT_WITH,
+}).prepare('agent_expanded'));
 
 export type AgentLoaded = AgentRow & {
   prompt: typeof s.prompts.$inferSelect & { promptTemplate: ResourceRow | null };

@@ -56,6 +56,19 @@ export async function openDatabase(opts: { url?: string; dataDir: string; poolSi
   }
 }
 
+/**
+ * A value made once per database handle and reused, such as a prepared statement: planning a join
+ * costs PostgreSQL more than running it. A transaction is its own handle, so it makes its own.
+ */
+export function perHandle<T>(make: (db: Db) => T): (db: Db) => T {
+  const made = new WeakMap<Db, T>();
+  return (db) => {
+    let v = made.get(db);
+    if (v === undefined) made.set(db, (v = make(db)));
+    return v;
+  };
+}
+
 export async function ping(db: Db): Promise<void> {
   await db.execute(sql`select 1`);
 }

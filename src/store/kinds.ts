@@ -12,12 +12,14 @@ const none = (): string[][] => [];
 export const promptTemplateKind: KindSpec = {
   noun: 'prompt_template', table: s.promptTemplates, typed: false, dataFields: ['required_context_keys'],
   createSchema: PromptTemplateParams, defaults: () => ({ ...PromptTemplateDefaults }), secrets: none,
+  // Vocode's PromptTemplate.label is a string, never null.
+  complete: (_t, full) => ({ ...full, label: full.label ?? '' }),
 };
 
 export const actionKind: KindSpec = {
   noun: 'action', table: s.actions, typed: true, dataFields: ['config', 'action_trigger'],
   createSchema: ActionParams, defaults: (t) => actionDefaults(t ?? ''), secrets: none,
-  preserve: [['config', 'signature_secret']],
+  visibleSecrets: [['config', 'signature_secret']], mergeKeys: ['config'],
   complete: (t, full) => ({ ...full, config: completeActionConfig(t ?? '', (full.config ?? {}) as Record<string, unknown>) }),
 };
 
@@ -42,5 +44,5 @@ export const accountConnectionKind: KindSpec = {
   noun: 'account_connection', table: s.accountConnections, typed: true,
   dataFields: ['steering_pool', 'account_supports_any_caller_id', 'config'],
   createSchema: AccountConnectionParams, defaults: (t) => accountConnectionDefaults(t ?? ''),
-  secrets: (t) => AccountConnectionSecrets[t ?? ''] ?? [],
+  secrets: (t) => AccountConnectionSecrets[t ?? ''] ?? [], mergeKeys: ['credentials', 'config'],
 };

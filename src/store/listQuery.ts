@@ -1,4 +1,4 @@
-import { and, asc, desc, sql, type SQL, type AnyColumn } from 'drizzle-orm';
+import { asc, desc, sql, type SQL, type AnyColumn } from 'drizzle-orm';
 import { ValidationError } from '../domain/errors.js';
 import { assertStorableJson } from '../domain/storableJson.js';
 
@@ -40,7 +40,9 @@ function coerce(field: string, def: FieldDef, v: unknown): unknown {
       if (typeof v !== 'string' || !UUID_RE.test(v)) bad(['filters', field], 'must be a valid UUID');
       return v;
     case 'time': {
-      const d = typeof v === 'number' ? new Date(v * 1000) : typeof v === 'string' ? new Date(v) : null;
+      // Strings must look like ISO 8601 dates: Date() alone reads "1" as the year 2001.
+      const d = typeof v === 'number' ? new Date(v * 1000)
+        : typeof v === 'string' && /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) ? new Date(v) : null;
       const year = d?.getUTCFullYear() ?? NaN;
       if (!d || Number.isNaN(d.getTime()) || year < 1 || year > 9999) {
         bad(['filters', field], 'must be an ISO 8601 time or epoch seconds between years 1 and 9999');
@@ -106,7 +108,7 @@ export function parseFilters(filters: string | null | undefined, fields: FieldMa
   assertStorableJson(parsed, ['query', 'filters']);
   const out: SQL[] = [];
   for (const [field, spec] of Object.entries(parsed as Record<string, unknown>)) {
-    const def = fields[field];
+    const def = Object.hasOwn(fields, field) ? fields[field] : undefined;
     if (!def) bad(['filters', field], `unknown field; filterable fields: ${Object.keys(fields).join(', ')}`);
     if (Array.isArray(spec)) out.push(condition(field, def, 'in', spec));
     else if (spec && typeof spec === 'object') {
@@ -124,7 +126,7 @@ export function parseFilters(filters: string | null | undefined, fields: FieldMa
 export function orderBy(params: ListParams, fields: FieldMap, fallback: FieldDef, id: AnyColumn): SQL[] {
   let def = fallback;
   if (params.sort_column) {
-    const d = fields[params.sort_column];
+    const d = Object.hasOwn(fields, params.sort_column) ? fields[params.sort_column] : undefined;
     if (!d) bad(['sort_column'], `unknown column; sortable columns: ${Object.keys(fields).join(', ')}`);
     def = d;
   }
@@ -133,9 +135,6 @@ export function orderBy(params: ListParams, fields: FieldMap, fallback: FieldDef
   return [sql`${def.expr} ${params.sort_desc ? sql`DESC` : sql`ASC`} ${nulls}`, dir(id)];
 }
 
-export function whereAll(conds: (SQL | undefined)[]): SQL | undefined {
-  return and(...conds.filter((c): c is SQL => c !== undefined));
-}
 
 export interface Page<T> {
   items: T[];

@@ -7,6 +7,7 @@ import { parseOrThrow } from '../domain/validation.js';
 import { AGENT_WITH, type AgentLoaded, type AgentRepo } from './agents.js';
 import { col, jsonField, type FieldMap, type ListParams, type Page } from './listQuery.js';
 import { listPage, pgCode, type Exec, type ResourceRepo, type ResourceRow } from './resources.js';
+import { perHandle } from './db.js';
 import * as s from './schema.js';
 
 type Json = Record<string, unknown>;
@@ -19,13 +20,10 @@ const PROVIDER_OF: Record<string, string> = {
 
 const DATA_KEYS = ['example_context', 'config', 'tags', 'sms_enabled', 'is_routing_number'] as const;
 
-/** Prepared once per connection pool, like the agent's expanded read. */
-function prepareExpanded(db: Exec) {
-  return db.query.numbers.findFirst({
-    where: and(eq(s.numbers.number, sql.placeholder('number')), eq(s.numbers.userId, sql.placeholder('userId'))),
-    with: { inboundAgent: { with: AGENT_WITH }, telephonyAccountConnection: true },
-  }).prepare('number_expanded');
-}
+const expandedQuery = perHandle((db) => db.query.numbers.findFirst({
+  where: and(eq(s.numbers.number, sql.placeholder('number')), eq(s.numbers.userId, sql.placeholder('userId'))),
+  with: { inboundAgent: { with: AGENT_WITH }, telephonyAccountConnection: true },
+}).prepare('number_expanded'));
 
 export class NumberRepo {
   readonly fields: FieldMap;
@@ -79,18 +77,19 @@ export class NumberRepo {
       const [row] = await db.insert(s.numbers).values({ ...values, userId }).returning();
       return row;
     } catch (err) {
-      if (pgCode(err) === '23505') throw new ConflictError(`phone number ${values.number} is already on Switchboard; detach it there first`);
+      if (pgCode(err) === '23505') throw new ConflictError(`phone number ${values.number} cannot be linked: it is already linked on this Switchboard`);
       throw err;
     }
   }
 
-  async find(db: Exec, userId: string, number: string): Promise<NumberRow | undefined> {
-    const [row] = await db.select().from(s.numbers).where(and(eq(s.numbers.number, number), eq(s.numbers.userId, userId))).limit(1);
+  async find(db: Exec, userId: string, number: string, lock = false): Promise<NumberRow | undefined> {
+    const q = db.select().from(s.numbers).where(and(eq(s.numbers.number, number), eq(s.numbers.userId, userId))).limit(1);
+    const [row] = lock ? await q.for('update') : await q;
     return row;
   }
 
-  async get(db: Exec, userId: string, number: string): Promise<NumberRow> {
-    const row = await this.find(db, userId, number);
+  async get(db: Exec, userId: string, number: string, lock = false): Promise<NumberRow> {
+    const row = await this.find(db, userId, number, lock);
     if (!row) throw new NotFoundError('phone number', number);
     return row;
   }
@@ -102,7 +101,7 @@ export class NumberRepo {
   }
 
   async update(db: Exec, userId: string, number: string, p: Json): Promise<NumberRow> {
-    const row = await this.get(db, userId, number);
+    const row = await this.get(db, userId, number, true);
     const set: Partial<typeof s.numbers.$inferInsert> = { updatedAt: new Date(), data: { ...row.data, ...this.pickData(p) } };
     if (p.outbound_only !== undefined) set.outboundOnly = p.outbound_only as boolean;
     if (p.label !== undefined) set.label = (p.label as string | null) ?? '';
@@ -130,12 +129,8 @@ export class NumberRepo {
     await db.delete(s.numbers).where(and(eq(s.numbers.number, number), eq(s.numbers.userId, userId)));
   }
 
-  private expandedQueries = new WeakMap<Exec, ReturnType<typeof prepareExpanded>>();
-
   async getExpanded(db: Exec, userId: string, number: string): Promise<Json> {
-    let q = this.expandedQueries.get(db);
-    if (!q) this.expandedQueries.set(db, (q = prepareExpanded(db)));
-    const full = await q.execute({ number, userId });
+    const full = await expandedQuery(db).execute({ number, userId });
     if (!full) throw new NotFoundError('phone number', number);
     const agent = full.inboundAgent ? this.agents.expandLoaded(full.inboundAgent as unknown as AgentLoaded) : null;
     return {

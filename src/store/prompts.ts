@@ -43,23 +43,24 @@ export class PromptRepo {
     return row;
   }
 
-  async find(db: Exec, userId: string, id: string): Promise<PromptRow | undefined> {
-    const [row] = await db.select().from(s.prompts).where(and(eq(s.prompts.id, id), eq(s.prompts.userId, userId))).limit(1);
+  async find(db: Exec, userId: string, id: string, lock = false): Promise<PromptRow | undefined> {
+    const q = db.select().from(s.prompts).where(and(eq(s.prompts.id, id), eq(s.prompts.userId, userId))).limit(1);
+    const [row] = lock ? await q.for('update') : await q;
     return row;
   }
 
-  async get(db: Exec, userId: string, id: string): Promise<PromptRow> {
-    const row = await this.find(db, userId, id);
+  async get(db: Exec, userId: string, id: string, lock = false): Promise<PromptRow> {
+    const row = await this.find(db, userId, id, lock);
     if (!row) throw new NotFoundError('prompt', id);
     return row;
   }
 
   async update(db: Exec, userId: string, id: string, patch: Json, loc: (string | number)[] = ['body']): Promise<PromptRow> {
-    const row = await this.get(db, userId, id);
+    const row = await this.get(db, userId, id, true);
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     const { prompt_template, type, label, description, ...data } = defined;
     const set: Partial<typeof s.prompts.$inferInsert> = { data: { ...row.data, ...data }, updatedAt: new Date() };
-    if (type !== undefined) set.type = (type as string | null) ?? 'prompt';
+    if (type !== undefined) set.type = type as string;
     if (label !== undefined) set.label = label as string | null;
     if (description !== undefined) set.description = description as string | null;
     if (prompt_template !== undefined) {

@@ -3,10 +3,10 @@ import type { PgTable } from 'drizzle-orm/pg-core';
 import type { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import { parseOrThrow } from '../domain/validation.js';
-import type { Db } from './db.js';
+import { perHandle, type Db } from './db.js';
 import { col, jsonField, orderBy, parseFilters, type FieldMap, type ListParams, type Page } from './listQuery.js';
 import * as s from './schema.js';
-import { getPath, keepMaskedSecrets, maskAll, openAll, sealAll, setPath } from './secrets.js';
+import { getPath, isMasked, keepMaskedSecrets, maskAll, openAll, sealAll } from './secrets.js';
 import type { SecretBox } from './secretBox.js';
 
 type Json = Record<string, unknown>;
@@ -29,8 +29,10 @@ export interface KindSpec {
   secrets(type: string | null): string[][];
   /** Fills generated values (e.g. an external action's signature secret) after defaults. */
   complete?(type: string | null, full: Json): Json;
-  /** Nested values an update keeps when the replacement object leaves them out (generated secrets). */
-  preserve?: string[][];
+  /** Secrets sealed at rest but shown in full: the user needs them (an external action's signing key). */
+  visibleSecrets?: string[][];
+  /** Object fields an update merges key by key instead of replacing (credentials, config). */
+  mergeKeys?: string[];
 }
 
 export function pgCode(err: unknown): string | undefined {
@@ -48,6 +50,8 @@ export function isForeignKeyViolation(err: unknown): boolean {
   const code = pgCode(err);
   return code === '23503' || code === '23001';
 }
+
+const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Splits a full object into the row's columns and its `data`. */
 function toRow(full: Json): { type: string | null; label: string | null; description: string | null; data: Json } {
@@ -75,24 +79,31 @@ export class ResourceRepo {
     };
   }
 
+  private sealedPaths(type: string | null): string[][] {
+    return [...this.spec.secrets(type), ...(this.spec.visibleSecrets ?? [])];
+  }
+
   /** The public form: ids, fields, secrets masked. */
   serialize(row: ResourceRow): Json {
-    return { id: row.id, user_id: row.userId, ...maskAll(this.box, fromRow(row), this.spec.secrets(row.type)) };
+    const shown = openAll(this.box, fromRow(row), this.spec.visibleSecrets ?? []);
+    return { id: row.id, user_id: row.userId, ...maskAll(this.box, shown, this.spec.secrets(row.type)) };
   }
 
   /** The full form with secrets in clear, for the engine and for merges; never sent to a client. */
   reveal(row: ResourceRow): Json {
-    return { id: row.id, user_id: row.userId, ...openAll(this.box, fromRow(row), this.spec.secrets(row.type)) };
+    return { id: row.id, user_id: row.userId, ...openAll(this.box, fromRow(row), this.sealedPaths(row.type)) };
   }
 
-  async find(db: Exec, userId: string, id: string): Promise<ResourceRow | undefined> {
+  /** With `lock`, the row stays locked until the transaction ends, so concurrent updates queue up. */
+  async find(db: Exec, userId: string, id: string, lock = false): Promise<ResourceRow | undefined> {
     const t = this.spec.table;
-    const rows = await db.select().from(t).where(and(eq(t.id, id), eq(t.userId, userId))).limit(1);
+    const q = db.select().from(t).where(and(eq(t.id, id), eq(t.userId, userId))).limit(1);
+    const rows = lock ? await q.for('update') : await q;
     return rows[0] as ResourceRow | undefined;
   }
 
-  async get(db: Exec, userId: string, id: string): Promise<ResourceRow> {
-    const row = await this.find(db, userId, id);
+  async get(db: Exec, userId: string, id: string, lock = false): Promise<ResourceRow> {
+    const row = await this.find(db, userId, id, lock);
     if (!row) throw new NotFoundError(this.spec.noun, id);
     return row;
   }
@@ -113,9 +124,21 @@ export class ResourceRepo {
     return this.spec.complete ? this.spec.complete(type, withDefaults) : withDefaults;
   }
 
-  async insert(db: Exec, userId: string, params: Json): Promise<ResourceRow> {
+  /** A masked value in a secret field is a copy of a response, not a secret: storing it would lose the real one. */
+  private refuseMasked(full: Json, type: string | null, loc: (string | number)[]): void {
+    for (const path of this.spec.secrets(type)) {
+      const v = getPath(full, path);
+      if (typeof v === 'string' && isMasked(v)) {
+        throw ValidationError.one([...loc, ...path], 'is a masked value; send the secret itself');
+      }
+    }
+  }
+
+  async insert(db: Exec, userId: string, params: Json, loc: (string | number)[] = ['body']): Promise<ResourceRow> {
     const full = this.complete(params);
-    const sealed = sealAll(this.box, full, this.spec.secrets((full.type as string) ?? null));
+    const type = (full.type as string) ?? null;
+    this.refuseMasked(full, type, loc);
+    const sealed = sealAll(this.box, full, this.sealedPaths(type));
     const [row] = await db.insert(this.spec.table).values({ userId, ...toRow(sealed) }).returning();
     return row as ResourceRow;
   }
@@ -125,21 +148,22 @@ export class ResourceRepo {
    * The merged result must still be a valid object of its type.
    */
   async update(db: Exec, userId: string, id: string, patch: Json, loc: (string | number)[] = ['body']): Promise<ResourceRow> {
-    const row = await this.get(db, userId, id);
-    const current = openAll(this.box, fromRow(row), this.spec.secrets(row.type));
+    const row = await this.get(db, userId, id, true);
+    const current = openAll(this.box, fromRow(row), this.sealedPaths(row.type));
     if (this.spec.typed && patch.type !== undefined && patch.type !== row.type) {
       throw ValidationError.one([...loc, 'type'], `cannot change the type of a ${this.spec.noun} from ${row.type} to ${String(patch.type)}; create a new one instead`);
     }
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    let merged = keepMaskedSecrets({ ...current, ...defined }, current, this.spec.secrets(row.type));
-    for (const path of this.spec.preserve ?? []) {
-      const old = getPath(current, path);
-      if (old !== undefined && getPath(merged, path) === undefined) merged = setPath(merged, path, old);
+    for (const k of this.spec.mergeKeys ?? []) {
+      const [inc, old] = [defined[k], current[k]];
+      if (isObject(inc) && isObject(old)) defined[k] = { ...old, ...inc };
     }
+    const merged = keepMaskedSecrets({ ...current, ...defined }, current, this.spec.secrets(row.type));
+    this.refuseMasked(merged, row.type, loc);
     const valid = parseOrThrow(this.spec.createSchema, merged, loc) as Json;
     // Fields the schema does not know (defaults such as steering_pool) are kept from the merge.
     const full = this.complete({ ...merged, ...valid });
-    const sealed = sealAll(this.box, full, this.spec.secrets(row.type));
+    const sealed = sealAll(this.box, full, this.sealedPaths(row.type));
     const t = this.spec.table;
     const [updated] = await db.update(t).set({ ...toRow(sealed), updatedAt: new Date() })
       .where(and(eq(t.id, id), eq(t.userId, userId))).returning();
@@ -191,8 +215,7 @@ export async function listPage(
   if (filters.length === 0) {
     // Unfiltered pages are the common case: one prepared statement per table and sort order.
     const key = `list_${getTableName(table)}_${params.sort_column ?? ''}_${params.sort_desc ? 'd' : 'a'}`;
-    let byKey = preparedLists.get(db);
-    if (!byKey) preparedLists.set(db, (byKey = new Map()));
+    const byKey = preparedLists(db);
     let q = byKey.get(key);
     if (!q) {
       q = db.select(select).from(table).where(eq(userCol, sql.placeholder('userId'))).orderBy(...order)
@@ -213,4 +236,4 @@ export async function listPage(
 }
 
 type PreparedList = { execute(p: Record<string, unknown>): Promise<Record<string, unknown>[]> };
-const preparedLists = new WeakMap<Exec, Map<string, PreparedList>>();
+const preparedLists = perHandle(() => new Map<string, PreparedList>());

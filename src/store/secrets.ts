@@ -39,6 +39,9 @@ export const sealAll = (box: SecretBox, o: Json, paths: string[][]) => mapSecret
 export const openAll = (box: SecretBox, o: Json, paths: string[][]) => mapSecrets(o, paths, (v) => box.open(v));
 export const maskAll = (box: SecretBox, o: Json, paths: string[][]) => mapSecrets(o, paths, (v) => maskSecret(box.open(v)));
 
+/** The shape maskSecret gives: four asterisks and at most four characters of the secret. */
+export const isMasked = (v: string) => /^\*{4}[^*]{0,4}$/.test(v);
+
 /**
  * An update that sends back the masked form of a stored secret means "unchanged": put the stored
  * plaintext back wherever the incoming value equals the mask of what is stored.

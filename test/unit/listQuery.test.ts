@@ -2,7 +2,8 @@ import { sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/domain/errors.js';
-import { parseFilters, whereAll, type FieldMap } from '../../src/store/listQuery.js';
+import { and } from 'drizzle-orm';
+import { parseFilters, type FieldMap } from '../../src/store/listQuery.js';
 
 const FIELDS: FieldMap = {
   status: { expr: sql.raw('"status"'), kind: 'text' },
@@ -14,7 +15,7 @@ const FIELDS: FieldMap = {
 
 const dialect = new PgDialect();
 function render(filters: unknown) {
-  const { sql: text, params } = dialect.sqlToQuery(whereAll(parseFilters(typeof filters === 'string' ? filters : JSON.stringify(filters), FIELDS))!);
+  const { sql: text, params } = dialect.sqlToQuery(and(...parseFilters(typeof filters === 'string' ? filters : JSON.stringify(filters), FIELDS))!);
   return { sql: text, params };
 }
 

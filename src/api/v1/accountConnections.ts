@@ -13,7 +13,7 @@ export function accountConnectionRoutes(store: Store): RouteDef[] {
   const one = withIds(AccountConnectionParams, 'AccountConnectionResponseModel');
 
   async function pool(db: Db, userId: string, id: string) {
-    const row = await repo.get(db, userId, id);
+    const row = await repo.get(db, userId, id, true);
     if (!TELEPHONY_TYPES.has(row.type ?? '')) {
       throw ValidationError.one(['query', 'id'], `steering pools belong to telephony connections; ${id} is ${row.type}`);
     }
