@@ -22,7 +22,7 @@ const { values: args } = parseArgs({
   options: {
     db: { type: 'string', default: 'both' },
     duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '50' },
+    connections: { type: 'string', default: '32' },
     workers: { type: 'string', default: '1' },
   },
 });
