@@ -10,10 +10,13 @@ import { Store } from './store/store.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
-export async function openStore(config: Config): Promise<Store> {
+export async function openStore(config: Config, log: Logger = createLogger(config.LOG_LEVEL)): Promise<Store> {
   const embedded = !config.DATABASE_URL;
   const key = resolveSecretKey({ secretKey: config.SWITCHBOARD_SECRET_KEY, dataDir: config.DATA_DIR, embedded });
-  const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE });
+  const database = await openDatabase({
+    url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE,
+    onIdleClientError: (err) => log.warn({ err }, 'an idle database connection dropped; the pool replaces it'),
+  });
   return new Store(database, new SecretBox(key));
 }
 
@@ -57,7 +60,7 @@ export interface Running {
 
 export async function startServer(config: Config, opts: { store?: Store; log?: Logger; print?: (s: string) => void } = {}): Promise<Running> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
-  const store = opts.store ?? (await openStore(config));
+  const store = opts.store ?? (await openStore(config, log));
   const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION });
   let server: ServerType | undefined;
   try {

@@ -144,14 +144,14 @@ describe('concurrent writers', () => {
     const u = new URL(admin);
     u.pathname = `/${name}`;
     const config = loadConfig({ DATABASE_URL: u.toString(), SWITCHBOARD_SECRET_KEY: 'x'.repeat(32), LOG_LEVEL: 'silent' });
+    const stores = await Promise.all([0, 1, 2].map(() => openStore(config)));
     try {
-      const stores = await Promise.all([0, 1, 2].map(() => openStore(config)));
       const printed: string[] = [];
       await Promise.all(stores.map((st) => ensureBootstrapKey(st, config, (l) => printed.push(l))));
       expect(await stores[0].users.countKeys(stores[0].db)).toBe(1);
       expect(printed.filter((l) => l.includes('shown once'))).toHaveLength(1);
-      await Promise.all(stores.map((st) => st.close()));
     } finally {
+      await Promise.all(stores.map((st) => st.close()));
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     }

@@ -20,12 +20,17 @@ const migrationsFolder = join(dirname(fileURLToPath(import.meta.url)), 'migratio
  * PostgreSQL when a URL is given, else PGlite: on disk under dataDir, or in memory when dataDir is
  * 'memory://'. Migrations run before the database is handed out.
  */
-export async function openDatabase(opts: { url?: string; dataDir: string; poolSize?: number }): Promise<Database> {
+export async function openDatabase(opts: {
+  url?: string; dataDir: string; poolSize?: number; onIdleClientError?: (err: Error) => void;
+}): Promise<Database> {
   if (opts.url) {
     const { default: pg } = await import('pg');
     const { drizzle } = await import('drizzle-orm/node-postgres');
     const { migrate } = await import('drizzle-orm/node-postgres/migrator');
     const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 20 });
+    // An idle connection that drops (database restart, terminated backend) is replaced by the pool;
+    // unheard, its 'error' event would crash the process.
+    pool.on('error', (err) => opts.onIdleClientError?.(err));
     const db = drizzle(pool, { schema });
     // Several nodes may start at once against one database: only one migrates at a time.
     const client = await pool.connect();
