@@ -54,11 +54,7 @@ export class AgentRepo {
     };
   }
 
-  // ---- references: an id of the user's own object, or an object created inline ----
-
-  private async ownedId(repo: ResourceRepo, db: Exec, userId: string, id: string): Promise<string> {
-    return (await repo.assertOwned(db, userId, [id]))[0].id;
-  }
+  // ---- references: an id of the user's own object, or an object given inline ----
 
   /**
    * One nested reference: an id of the user's own object, or an inline object. On update an inline
