@@ -1,0 +1,505 @@
+import type { AudioFrame } from './audio/frame.js';
+import type { Clock, Timer } from './clock.js';
+import { fillTemplate } from './templating.js';
+import { SpokenUtterance, Transcript, type TranscriptLine } from './transcript.js';
+import { confirmsInterruption, type InterruptSensitivity } from './turns/interruptPolicy.js';
+import type {
+  ChatMessage, LanguageModel, SpeechToText, SttEvent, SttSession, TextToSpeech, ToolCall, ToolSpec, Transport, TransportEvent,
+} from './types.js';
+
+/** The engine's view of an agent: what the stored agent becomes once templated and resolved. */
+export interface EngineAgent {
+  prompt: string;
+  initialMessage: string | null;
+  initialMessageDelayMs: number;
+  /** The initial message cannot be interrupted during its first this-many ms. */
+  initialMessageUninterruptibleMs: number;
+  language: string;
+  temperature: number;
+  model?: string;
+  interruptSensitivity: InterruptSensitivity;
+  endpointingSensitivity: 'auto' | 'relaxed' | 'sensitive';
+  /** Vocode's conversation_speed: above 1 the agent answers sooner, below 1 it waits longer. */
+  conversationSpeed: number;
+  idleTimeSeconds: number | null;
+  askIfHumanPresentOnIdle: boolean;
+  maxIdleChecks: number;
+  idleMessage: string;
+  callDurationSec: number | null;
+  tools: ToolSpec[];
+  /** Spoken when the language model fails mid-call; the call goes on. */
+  apology: string;
+}
+
+export const ENGINE_AGENT_DEFAULTS: Omit<EngineAgent, 'prompt'> = {
+  initialMessage: null, initialMessageDelayMs: 0, initialMessageUninterruptibleMs: 0, language: 'en', temperature: 0,
+  interruptSensitivity: 'low', endpointingSensitivity: 'auto', conversationSpeed: 1, idleTimeSeconds: 30,
+  askIfHumanPresentOnIdle: false, maxIdleChecks: 1, idleMessage: 'Are you still there?', callDurationSec: null, tools: [],
+  apology: "Sorry, I'm having trouble answering right now. Could you say that again?",
+};
+
+export interface ToolOutcome {
+  /** Returned to the language model as the tool's result. */
+  result: string;
+  /** Spoken to the caller before the model continues. */
+  say?: string;
+  /** Ends the call once the agent finishes speaking. */
+  endCall?: boolean;
+}
+
+/** What the engine needs from the pacing layer between replies and the transport. */
+export interface OutputPacer {
+  push(frame: AudioFrame, markId?: string): void;
+  /** End of an utterance: send the last partial frame (padded) without waiting for more audio. */
+  flush(): void;
+  pause(): void;
+  resume(): void;
+  /** Drops everything not yet handed to the transport. */
+  clear(): void;
+}
+
+export type EndReason = 'caller_hangup' | 'agent_ended' | 'idle' | 'max_duration' | 'api' | 'error';
+
+export interface TurnMetrics {
+  turn: number;
+  speechEndMs?: number;
+  sttFinalMs?: number;
+  endpointMs?: number;
+  llmFirstTokenMs?: number;
+  ttsFirstAudioMs?: number;
+  firstFrameSentMs?: number;
+  interruptedAtMs?: number;
+}
+
+export type ConversationEvent =
+  | { type: 'transcript'; line: TranscriptLine }
+  | { type: 'tool_call'; call: ToolCall; outcome?: ToolOutcome; error?: string }
+  | { type: 'metrics'; metrics: TurnMetrics }
+  | { type: 'error'; error: Error; stage: 'stt' | 'llm' | 'tts' | 'tool' }
+  | { type: 'dtmf'; digits: string }
+  | { type: 'ended'; reason: EndReason };
+
+export interface ConversationOptions {
+  agent: EngineAgent;
+  variables?: Record<string, string>;
+  transport: Transport;
+  stt: SpeechToText;
+  llm: LanguageModel;
+  tts: TextToSpeech;
+  clock: Clock;
+  pacer: (send: (frame: AudioFrame, markId?: string) => void) => OutputPacer;
+  runTool?: (call: ToolCall, signal: AbortSignal) => Promise<ToolOutcome>;
+}
+
+/** After the caller starts speaking over the agent, how long words may take to confirm an interruption. */
+const CONFIRM_WINDOW_MS = 1200;
+const MAX_TOOL_ROUNDS = 4;
+
+class Aborted extends Error {
+  constructor() { super('reply aborted'); }
+}
+
+/**
+ * One reply of the agent. It owns one cancellation scope: aborting it stops the LLM stream, the TTS
+ * stream, running tools and queued audio together.
+ */
+class Reply {
+  readonly controller = new AbortController();
+  readonly utterance = new SpokenUtterance();
+  playedMs = 0;
+  /** Where this reply's messages start in the history, so an interruption can rewrite them. */
+  historyStart = 0;
+  /** The text of the reply's last round: what goes into the history once it has all played. */
+  finalText = '';
+  startedAt: number;
+  private drained?: () => void;
+
+  constructor(readonly id: number, readonly clock: Clock, readonly uninterruptibleUntil: number) {
+    this.startedAt = clock.now();
+  }
+
+  get signal(): AbortSignal { return this.controller.signal; }
+
+  markPlayed(ms: number): void {
+    this.playedMs = Math.max(this.playedMs, ms);
+    if (this.drained && this.playedMs >= this.utterance.audioMs) this.drained();
+  }
+
+  /** Resolves once every produced frame has played (or the reply is aborted). */
+  allPlayed(): Promise<void> {
+    if (this.playedMs >= this.utterance.audioMs) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.drained = resolve;
+      this.signal.addEventListener('abort', () => reject(new Aborted()), { once: true });
+    });
+  }
+}
+
+/**
+ * The real-time conversation: listening → thinking → speaking, with barge-in. Knows nothing about
+ * HTTP, storage, carriers or vendors: it gets a transport, providers and a clock.
+ */
+export class Conversation {
+  readonly transcript = new Transcript();
+  readonly history: ChatMessage[] = [];
+  readonly done: Promise<EndReason>;
+  private listeners = new Set<(e: ConversationEvent) => void>();
+  private resolveDone!: (r: EndReason) => void;
+  private stt?: SttSession;
+  private pacer: OutputPacer;
+  private reply?: Reply;
+  private replies = 0;
+  private ended = false;
+  private unsubscribe: (() => void)[] = [];
+  private timers: Timer[] = [];
+  /** The caller is talking over the agent; output is paused until words confirm or the window ends. */
+  private barge?: { at: number; timer?: Timer };
+  private userText = '';
+  private endpointTimer?: Timer;
+  private idleTimer?: Timer;
+  private idleChecks = 0;
+  private endAfterReply = false;
+  private metrics: TurnMetrics = { turn: 0 };
+
+  constructor(private readonly o: ConversationOptions) {
+    this.done = new Promise((r) => { this.resolveDone = r; });
+    this.pacer = o.pacer((frame, markId) => {
+      if (this.metrics.firstFrameSentMs === undefined) this.metrics.firstFrameSentMs = o.clock.now();
+      o.transport.sendAudio(frame, markId);
+    });
+    const vars = o.variables ?? {};
+    this.history.push({ role: 'system', content: fillTemplate(o.agent.prompt, vars) });
+  }
+
+  on(listener: (e: ConversationEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: ConversationEvent): void {
+    for (const l of [...this.listeners]) l(e);
+  }
+
+  async start(): Promise<void> {
+    const { o } = this;
+    this.stt = await o.stt.open({ sampleRate: o.transport.sampleRate, language: o.agent.language });
+    this.unsubscribe.push(this.stt.on((e) => this.onStt(e)));
+    this.unsubscribe.push(o.transport.on((e) => this.onTransport(e)));
+    if (o.agent.callDurationSec) {
+      this.timers.push(o.clock.setTimeout(() => void this.end('max_duration'), o.agent.callDurationSec * 1000));
+    }
+    if (o.agent.initialMessage) {
+      const text = fillTemplate(o.agent.initialMessage, o.variables ?? {});
+      this.timers.push(o.clock.setTimeout(() => void this.speak(text, o.agent.initialMessageUninterruptibleMs), o.agent.initialMessageDelayMs));
+    } else {
+      this.armIdle();
+    }
+  }
+
+  /** Ends the call: stops the reply, closes the STT, hangs up unless the caller already did. */
+  async end(reason: EndReason = 'api'): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.reply?.controller.abort(new Aborted());
+    this.pacer.clear();
+    for (const t of [...this.timers, this.endpointTimer, this.idleTimer, this.barge?.timer]) t?.cancel();
+    for (const u of this.unsubscribe) u();
+    await this.stt?.close().catch(() => {});
+    if (reason !== 'caller_hangup') await this.o.transport.hangup().catch(() => {});
+    this.emit({ type: 'ended', reason });
+    this.resolveDone(reason);
+  }
+
+  // ---- input ----
+
+  private onTransport(e: TransportEvent): void {
+    switch (e.type) {
+      case 'audio': this.stt?.push(e.frame); break;
+      case 'dtmf': this.emit({ type: 'dtmf', digits: e.digits }); break;
+      case 'hangup': void this.end('caller_hangup'); break;
+      case 'played': {
+        const [id, ms] = e.markId.split(':');
+        if (this.reply && Number(id) === this.reply.id) this.reply.markPlayed(Number(ms));
+        break;
+      }
+    }
+  }
+
+  private speaking(): boolean {
+    return !!this.reply && !this.reply.signal.aborted;
+  }
+
+  private onStt(e: SttEvent): void {
+    if (this.ended) return;
+    const now = this.o.clock.now();
+    switch (e.type) {
+      case 'speech_started':
+        this.idleTimer?.cancel();
+        this.endpointTimer?.cancel();
+        if (this.speaking() && now >= this.reply!.uninterruptibleUntil) this.startBarge(now);
+        break;
+      case 'interim':
+        if (this.barge && confirmsInterruption(e.text, this.o.agent.interruptSensitivity)) this.interrupt(now);
+        break;
+      case 'final':
+        this.metrics.sttFinalMs = now;
+        this.metrics.speechEndMs ??= e.endMs;
+        if (this.barge || (this.speaking() && now >= this.reply!.uninterruptibleUntil)) {
+          if (confirmsInterruption(e.text, this.o.agent.interruptSensitivity)) this.interrupt(now);
+          else {
+            // A backchannel: the caller was heard, the agent carries on.
+            this.transcriptLine({ sender: 'HUMAN', text: e.text, atMs: e.startMs });
+            this.resume();
+            return;
+          }
+        } else if (this.speaking()) {
+          return; // talking over the uninterruptible start of the greeting
+        }
+        this.userText = `${this.userText} ${e.text}`.trim();
+        if (e.endOfTurn) this.scheduleEndpoint();
+        break;
+      case 'speech_ended':
+        this.metrics.speechEndMs = e.atMs;
+        if (this.barge && !this.barge.timer) {
+          // No words yet: give the final a moment, then carry on speaking.
+          this.barge.timer = this.o.clock.setTimeout(() => this.resume(), 400);
+        }
+        break;
+      case 'error':
+        this.emit({ type: 'error', error: e.error, stage: 'stt' });
+        break;
+    }
+  }
+
+  private startBarge(now: number): void {
+    if (this.barge) return;
+    this.pacer.pause();
+    this.barge = { at: now, timer: this.o.clock.setTimeout(() => this.resume(), CONFIRM_WINDOW_MS) };
+  }
+
+  private resume(): void {
+    if (!this.barge) return;
+    this.barge.timer?.cancel();
+    this.barge = undefined;
+    if (this.speaking()) this.pacer.resume();
+  }
+
+  /** Confirmed barge-in: abort the reply's whole scope and drop all unplayed audio at once. */
+  private interrupt(now: number): void {
+    this.barge?.timer?.cancel();
+    this.barge = undefined;
+    const reply = this.reply;
+    if (!reply || reply.signal.aborted) return;
+    this.pacer.clear();
+    this.o.transport.clear();
+    reply.controller.abort(new Aborted());
+    this.metrics.interruptedAtMs = now;
+    const heard = reply.utterance.playedText(reply.playedMs);
+    this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
+    this.forgetUnspoken(reply);
+    this.history.push({ role: 'assistant', content: heard, interrupted: true });
+    this.reply = undefined;
+    this.endAfterReply = false;
+  }
+
+  /**
+   * The model must not believe it said what the caller never heard: this reply's earlier assistant
+   * messages lose their text (their tool calls stay), and every tool call gets a result, so the
+   * history never holds an orphaned call.
+   */
+  private forgetUnspoken(reply: Reply): void {
+    const answered = new Set<string>();
+    for (const m of this.history.slice(reply.historyStart)) if (m.role === 'tool') answered.add(m.toolCallId);
+    for (let i = reply.historyStart; i < this.history.length; i++) {
+      const m = this.history[i];
+      if (m.role !== 'assistant') continue;
+      this.history[i] = { ...m, content: '' };
+      for (const call of m.toolCalls ?? []) {
+        if (!answered.has(call.id)) {
+          this.history.splice(i + 1, 0, { role: 'tool', toolCallId: call.id, content: JSON.stringify({ error: 'interrupted by the caller before the result arrived' }) });
+          answered.add(call.id);
+        }
+      }
+    }
+  }
+
+  private scheduleEndpoint(): void {
+    this.endpointTimer?.cancel();
+    const base = { sensitive: 0, auto: 200, relaxed: 600 }[this.o.agent.endpointingSensitivity];
+    const wait = base / Math.max(0.25, this.o.agent.conversationSpeed);
+    this.endpointTimer = this.o.clock.setTimeout(() => this.onUserTurn(), wait);
+  }
+
+  private onUserTurn(): void {
+    const text = this.userText.trim();
+    this.userText = '';
+    if (!text || this.ended) return;
+    this.metrics.endpointMs = this.o.clock.now();
+    this.idleChecks = 0;
+    this.transcriptLine({ sender: 'HUMAN', text, atMs: this.metrics.speechEndMs ?? this.o.clock.now() });
+    this.history.push({ role: 'user', content: text });
+    void this.respond();
+  }
+
+  // ---- output ----
+
+  private transcriptLine(line: TranscriptLine): void {
+    this.transcript.add(line);
+    if (line.text.trim() !== '' || line.interrupted) this.emit({ type: 'transcript', line });
+  }
+
+  private newReply(uninterruptibleMs = 0): Reply {
+    this.reply?.controller.abort(new Aborted());
+    const now = this.o.clock.now();
+    this.reply = new Reply(++this.replies, this.o.clock, now + uninterruptibleMs);
+    this.reply.historyStart = this.history.length;
+    return this.reply;
+  }
+
+  /** Speaks fixed text (greeting, idle check, tool message) as a reply of its own. */
+  private async speak(text: string, uninterruptibleMs = 0): Promise<void> {
+    if (this.ended) return;
+    const reply = this.newReply(uninterruptibleMs);
+    try {
+      reply.finalText = text;
+      await this.voice(reply, (push) => { push(text); return Promise.resolve(); });
+      this.finish(reply);
+    } catch (err) {
+      this.handleReplyError(reply, err, 'tts');
+    }
+  }
+
+  /** LLM → TTS → pacer for one user turn, running tool calls in between, all under one scope. */
+  private async respond(): Promise<void> {
+    const reply = this.newReply();
+    this.metrics = { ...this.metrics, turn: reply.id };
+    let stage: 'llm' | 'tts' | 'tool' = 'llm';
+    try {
+      for (let round = 0; round < MAX_TOOL_ROUNDS; round++) {
+        const calls: ToolCall[] = [];
+        let text = '';
+        await this.voice(reply, async (push) => {
+          const stream = this.o.llm.stream({ messages: this.history, tools: this.o.agent.tools, temperature: this.o.agent.temperature, model: this.o.agent.model }, reply.signal);
+          for await (const chunk of stream) {
+            if (chunk.type === 'text') {
+              this.metrics.llmFirstTokenMs ??= this.o.clock.now();
+              text += chunk.text;
+              push(chunk.text);
+            } else if (chunk.type === 'tool_call') calls.push(chunk.call);
+          }
+        });
+        reply.finalText = text;
+        if (calls.length === 0) break;
+        stage = 'tool';
+        this.history.push({ role: 'assistant', content: text, toolCalls: calls });
+        for (const call of calls) {
+          const outcome = await this.runTool(call, reply.signal);
+          this.history.push({ role: 'tool', content: outcome.result, toolCallId: call.id });
+          if (outcome.say) await this.voice(reply, (push) => { push(outcome.say!); return Promise.resolve(); });
+          if (outcome.endCall) this.endAfterReply = true;
+        }
+        stage = 'llm';
+        if (this.endAfterReply) break;
+      }
+      this.finish(reply);
+    } catch (err) {
+      this.handleReplyError(reply, err, stage);
+    }
+  }
+
+  private async runTool(call: ToolCall, signal: AbortSignal): Promise<ToolOutcome> {
+    if (!this.o.runTool) return { result: JSON.stringify({ error: `no tool named ${call.name}` }) };
+    try {
+      const outcome = await this.o.runTool(call, signal);
+      this.emit({ type: 'tool_call', call, outcome });
+      return outcome;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      this.emit({ type: 'tool_call', call, error: message });
+      return { result: JSON.stringify({ error: message }) };
+    }
+  }
+
+  /**
+   * Streams text through one TTS session into the pacer, marking frames so the transport can say
+   * how much of this reply has played. Resolves when all audio for the text has been produced.
+   */
+  private async voice(reply: Reply, produce: (push: (text: string) => void) => Promise<void>): Promise<void> {
+    const tts = await this.o.tts.open({ sampleRate: this.o.transport.sampleRate }, reply.signal);
+    // Word timings are relative to this TTS session; earlier sessions of the same reply come first.
+    const base = reply.utterance.audioMs;
+    const abort = () => tts.cancel();
+    reply.signal.addEventListener('abort', abort, { once: true });
+    let produced = '';
+    let timedWords = false;
+    const consume = (async () => {
+      let untimedMs = 0;
+      for await (const e of tts.events()) {
+        if (reply.signal.aborted) throw new Aborted();
+        if (e.type === 'audio') {
+          this.metrics.ttsFirstAudioMs ??= this.o.clock.now();
+          const ms = (e.samples.length * 1000) / this.o.transport.sampleRate;
+          reply.utterance.audioMs += ms;
+          untimedMs += ms;
+          this.pacer.push({ samples: e.samples, sampleRate: this.o.transport.sampleRate, timestampMs: this.o.clock.now() }, `${reply.id}:${reply.utterance.audioMs}`);
+        } else if (e.type === 'words') {
+          timedWords = true;
+          reply.utterance.addTimedWords(e.words.map((w) => ({ ...w, startMs: w.startMs + base, endMs: w.endMs + base })));
+        } else if (e.type === 'done') {
+          // The last partial frame goes out now, padded, instead of waiting for audio that will not come.
+          this.pacer.flush();
+          if (!timedWords) reply.utterance.addUntimedText(produced, untimedMs);
+          return;
+        }
+      }
+    })();
+    try {
+      await produce((t) => { produced += t; tts.pushText(t); });
+      tts.flush();
+      await consume;
+    } finally {
+      reply.signal.removeEventListener('abort', abort);
+    }
+    if (reply.signal.aborted) throw new Aborted();
+  }
+
+  /** The reply's audio is all produced: wait until it has played, then record it. */
+  private finish(reply: Reply): void {
+    void reply.allPlayed().then(() => {
+      if (this.reply !== reply) return;
+      this.transcriptLine({ sender: 'BOT', text: reply.utterance.fullText(), atMs: reply.startedAt });
+      if (reply.finalText.trim()) this.history.push({ role: 'assistant', content: reply.finalText.trim() });
+      this.reply = undefined;
+      this.emit({ type: 'metrics', metrics: this.metrics });
+      this.metrics = { turn: reply.id };
+      if (this.endAfterReply) void this.end('agent_ended');
+      else this.armIdle();
+    }, () => { /* aborted: the interruption recorded what was heard */ });
+  }
+
+  private handleReplyError(reply: Reply, err: unknown, stage: 'llm' | 'tts' | 'tool'): void {
+    if (err instanceof Aborted || reply.signal.aborted) return;
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.emit({ type: 'error', error, stage });
+    if (this.reply === reply) this.reply = undefined;
+    // The call goes on: apologise once, unless the apology itself is what failed.
+    if (stage !== 'tts') void this.speak(this.o.agent.apology);
+    else this.armIdle();
+  }
+
+  private armIdle(): void {
+    this.idleTimer?.cancel();
+    const secs = this.o.agent.idleTimeSeconds;
+    if (!secs || this.ended) return;
+    this.idleTimer = this.o.clock.setTimeout(() => {
+      if (this.speaking() || this.ended) return;
+      if (this.o.agent.askIfHumanPresentOnIdle && this.idleChecks < this.o.agent.maxIdleChecks) {
+        this.idleChecks++;
+        void this.speak(this.o.agent.idleMessage);
+      } else {
+        void this.end('idle');
+      }
+    }, secs * 1000);
+  }
+}

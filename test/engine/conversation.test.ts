@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import { Pacer } from '../../src/engine/audio/pacer.js';
+import { VirtualClock } from '../../src/engine/clock.js';
+import { Conversation, ENGINE_AGENT_DEFAULTS, type ConversationEvent, type EngineAgent, type ToolOutcome } from '../../src/engine/conversation.js';
+import { FakeTransport } from '../../src/engine/testkit/fakeTransport.js';
+import { ScriptedLlm, type ScriptedLlmOptions } from '../../src/engine/testkit/scriptedLlm.js';
+import { ScriptedStt } from '../../src/engine/testkit/scriptedStt.js';
+import { ScriptedTts, type ScriptedTtsOptions } from '../../src/engine/testkit/scriptedTts.js';
+import type { ToolCall } from '../../src/engine/types.js';
+
+const LONG = 'Your order left our warehouse on Monday and should arrive by Thursday afternoon at the latest.';
+
+async function call(opts: {
+  agent?: Partial<EngineAgent>; llm?: Partial<ScriptedLlmOptions>; tts?: ScriptedTtsOptions;
+  variables?: Record<string, string>; runTool?: (c: ToolCall, s: AbortSignal) => Promise<ToolOutcome>;
+} = {}) {
+  const clock = new VirtualClock();
+  const transport = new FakeTransport(clock, 8000);
+  const stt = new ScriptedStt(clock);
+  const llm = new ScriptedLlm(clock, {
+    firstTokenMs: 100, perWordMs: 20, fallback: 'Okay.',
+    rules: [{ when: 'order', reply: LONG }, { when: 'yes', reply: 'Great, booked.' }],
+    ...opts.llm,
+  });
+  const tts = new ScriptedTts(clock, { msPerWord: 300, firstAudioMs: 50, ...opts.tts });
+  const conv = new Conversation({
+    agent: { ...ENGINE_AGENT_DEFAULTS, prompt: 'You are a helpful agent.', idleTimeSeconds: null, ...opts.agent },
+    variables: opts.variables, transport, stt, llm, tts, clock, runTool: opts.runTool,
+    pacer: (send) => new Pacer({ clock, sampleRate: 8000, send }),
+  });
+  const events: ConversationEvent[] = [];
+  conv.on((e) => events.push(e));
+  await conv.start();
+  const lines = () => conv.transcript.lines.map((l) => `${l.sender}: ${l.text}${l.interrupted ? '-' : ''}`);
+  return { clock, transport, stt, llm, tts, conv, events, lines };
+}
+
+describe('turns', () => {
+  it('answers a caller turn and records both lines once the reply has played', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'where is my order', durationMs: 1000 });
+    await c.clock.advance(1500);
+    expect(c.lines()).toEqual(['HUMAN: where is my order']);
+    await c.clock.advance(6000);
+    expect(c.lines()).toEqual(['HUMAN: where is my order', `BOT: ${LONG}`]);
+    expect(c.transport.heardMs()).toBeGreaterThanOrEqual(16 * 300);
+    expect(c.conv.history.at(-1)).toEqual({ role: 'assistant', content: LONG });
+  });
+
+  it('answers a short "yes"', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'yes', durationMs: 200 });
+    await c.clock.advance(3000);
+    expect(c.lines()).toEqual(['HUMAN: yes', 'BOT: Great, booked.']);
+  });
+
+  it('starts a turn from an STT final even when no speech start was seen', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'yes', finalOnly: true });
+    await c.clock.advance(3000);
+    expect(c.lines()).toEqual(['HUMAN: yes', 'BOT: Great, booked.']);
+  });
+
+  it('fills the prompt from the call context', async () => {
+    const c = await call({ agent: { prompt: 'You work for ${company}. Greet {{name}}.' }, variables: { company: 'Acme', name: 'Ada' } });
+    void c.stt.say({ text: 'hi' });
+    await c.clock.advance(3000);
+    expect(c.llm.requests[0].messages[0]).toEqual({ role: 'system', content: 'You work for Acme. Greet Ada.' });
+  });
+});
+
+describe('initial message', () => {
+  it('is spoken after its delay, templated, and becomes history', async () => {
+    const c = await call({ agent: { initialMessage: 'Hi ${name}!', initialMessageDelayMs: 500 }, variables: { name: 'Ada' } });
+    await c.clock.advance(499);
+    expect(c.transport.played).toHaveLength(0);
+    await c.clock.advance(3000);
+    expect(c.lines()).toEqual(['BOT: Hi Ada!']);
+    expect(c.conv.history.at(-1)).toEqual({ role: 'assistant', content: 'Hi Ada!' });
+  });
+
+  it('cannot be interrupted during its protected start', async () => {
+    const c = await call({ agent: { initialMessage: 'Thanks for calling Acme, this call may be recorded.', initialMessageUninterruptibleMs: 2000 } });
+    await c.clock.advance(300);
+    void c.stt.say({ text: 'hello hello', durationMs: 600 });
+    await c.clock.advance(5000);
+    expect(c.transport.clears).toEqual([]);
+    expect(c.lines()[0]).toBe('BOT: Thanks for calling Acme, this call may be recorded.');
+  });
+});
+
+describe('barge-in', () => {
+  it('stops audio mid-sentence and records only the words that were played', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(1500); // the reply has started playing
+    const before = c.transport.heardMs();
+    expect(before).toBeGreaterThan(0);
+    void c.stt.say({ text: 'wait stop', durationMs: 600, interimEveryMs: 200 });
+    await c.clock.advance(250);
+    expect(c.transport.clears).toHaveLength(1);
+    const clearedAt = c.transport.clears[0];
+    await c.clock.advance(5000);
+    // Nothing of the interrupted reply reaches the caller after the clear (the next reply starts later).
+    expect(c.transport.heardAfter(clearedAt) - c.transport.heardAfter(clearedAt + 500)).toBe(0);
+    const bot = c.conv.transcript.lines.find((l) => l.sender === 'BOT')!;
+    expect(bot.interrupted).toBe(true);
+    const heardWords = bot.text.split(' ').length;
+    expect(heardWords).toBeGreaterThan(0);
+    expect(heardWords).toBeLessThan(LONG.split(' ').length);
+    // Only words heard in full count: their audio (300 ms each) fits in what played.
+    expect(heardWords * 300).toBeLessThanOrEqual(c.transport.heardMs() + 120);
+    expect(c.conv.history.find((m) => m.role === 'assistant')).toEqual({ role: 'assistant', content: bot.text, interrupted: true });
+    // The caller's interruption is answered next.
+    expect(c.lines().at(-1)).toBe('BOT: Okay.');
+  });
+
+  it('a backchannel does not interrupt at low sensitivity', async () => {
+    const c = await call({ agent: { interruptSensitivity: 'low' } });
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(1500);
+    void c.stt.say({ text: 'uh-huh', durationMs: 300, interimEveryMs: 100 });
+    await c.clock.advance(8000);
+    expect(c.transport.clears).toEqual([]);
+    expect(c.lines()).toContain(`BOT: ${LONG}`);
+    expect(c.lines()).toContain('HUMAN: uh-huh');
+  });
+
+  it('a backchannel interrupts at high sensitivity', async () => {
+    const c = await call({ agent: { interruptSensitivity: 'high' } });
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(1500);
+    void c.stt.say({ text: 'uh-huh', durationMs: 300, interimEveryMs: 100 });
+    await c.clock.advance(8000);
+    expect(c.transport.clears).toHaveLength(1);
+    expect(c.conv.transcript.lines.find((l) => l.sender === 'BOT')?.interrupted).toBe(true);
+  });
+
+  it('the LLM stream stops when the caller interrupts, and the agent does not resume the old reply', async () => {
+    const c = await call({ llm: { perWordMs: 400 } });
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(2000);
+    void c.stt.say({ text: 'never mind', durationMs: 500, interimEveryMs: 100 });
+    await c.clock.advance(10_000);
+    const bots = c.conv.transcript.lines.filter((l) => l.sender === 'BOT');
+    expect(bots.map((b) => b.interrupted ?? false)).toEqual([true, false]);
+    expect(bots[1].text).toBe('Okay.');
+  });
+
+  it('an interruption during a tool call leaves no orphaned tool call in the history', async () => {
+    let started = 0;
+    const c = await call({
+      llm: { rules: [{ when: 'order', reply: 'Let me look that up.', toolCalls: [{ name: 'lookup', arguments: '{}' }] }] },
+      runTool: async (_call, signal) => { started++; await new Promise((_, rej) => signal.addEventListener('abort', () => rej(signal.reason))); return { result: '' }; },
+    });
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(4000);
+    expect(started).toBe(1);
+    void c.stt.say({ text: 'forget it', durationMs: 500, interimEveryMs: 100 });
+    await c.clock.advance(5000);
+    const calls = c.conv.history.flatMap((m) => (m.role === 'assistant' ? m.toolCalls ?? [] : []));
+    const results = c.conv.history.filter((m) => m.role === 'tool').map((m) => (m as { toolCallId: string }).toolCallId);
+    expect(calls).toHaveLength(1);
+    expect(results).toEqual(calls.map((k) => k.id));
+    expect(c.lines().at(-1)).toBe('BOT: Okay.');
+  });
+});
+
+describe('failures and endings', () => {
+  it('an LLM error mid-reply is reported, apologised for, and the call goes on', async () => {
+    const c = await call({ llm: { rules: [{ when: 'order', reply: 'Let me see', error: { kind: 'quota', afterWords: 1 } }, { when: 'yes', reply: 'Great, booked.' }] } });
+    void c.stt.say({ text: 'where is my order' });
+    await c.clock.advance(6000);
+    expect(c.events.find((e) => e.type === 'error')).toMatchObject({ stage: 'llm' });
+    expect(c.lines().at(-1)).toBe(`BOT: ${ENGINE_AGENT_DEFAULTS.apology}`);
+    void c.stt.say({ text: 'yes' });
+    await c.clock.advance(4000);
+    expect(c.lines().at(-1)).toBe('BOT: Great, booked.');
+  });
+
+  it('idle checks, then a hang-up', async () => {
+    const c = await call({ agent: { idleTimeSeconds: 5, askIfHumanPresentOnIdle: true, maxIdleChecks: 1 } });
+    await c.clock.advance(5500);
+    expect(c.lines()).toEqual([]);
+    await c.clock.advance(2000);
+    expect(c.lines()).toEqual(['BOT: Are you still there?']);
+    await c.clock.advance(6000);
+    expect(await c.conv.done).toBe('idle');
+    expect(c.transport.commands.map((x) => x.command)).toContain('hangup');
+  });
+
+  it('the call duration limit ends the call', async () => {
+    const c = await call({ agent: { callDurationSec: 10 } });
+    await c.clock.advance(10_001);
+    expect(await c.conv.done).toBe('max_duration');
+  });
+
+  it('a caller hang-up ends cleanly with nothing left running', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(1500);
+    c.transport.callerHangup();
+    expect(await c.conv.done).toBe('caller_hangup');
+    await c.clock.advance(10_000);
+    expect(c.clock.pending()).toBe(0);
+    expect(c.events.filter((e) => e.type === 'ended')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,217 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { AudioFrame } from '../../../src/engine/audio/frame.js';
+import { SileroVad, createSileroVad, loadSileroRuntime, type VadEvent } from '../../../src/engine/vad/index.js';
+import {
+  FIXTURES, activeSpan, addNoise, concat, fixture, pinkNoise, runVad, silence, toFrames, tone, whiteNoise,
+} from './audio.js';
+
+const RATES = [16000, 8000] as const;
+const k = (rate: number) => `${rate / 1000}k`;
+
+/** Exactly one speech segment whose edges are within `tol` ms of the truth. */
+function expectOneSegment(events: VadEvent[], truth: { startMs: number; endMs: number }, tol = { start: 100, end: 100 }) {
+  expect(events.map((e) => e.type)).toEqual(['speech_start', 'speech_end']);
+  const [start, end] = events as [Extract<VadEvent, { type: 'speech_start' }>, Extract<VadEvent, { type: 'speech_end' }>];
+  expect(Math.abs(start.atMs - truth.startMs)).toBeLessThanOrEqual(tol.start);
+  expect(Math.abs(end.atMs - truth.endMs)).toBeLessThanOrEqual(tol.end);
+  expect(end.durationMs).toBeCloseTo(end.atMs - start.atMs, 5);
+}
+
+describe('Silero v5 model plumbing', () => {
+  it('loads one shared session per process, with the model resolved from @ricky0123/vad-web', async () => {
+    const [a, b] = await Promise.all([loadSileroRuntime(), loadSileroRuntime()]);
+    expect(a).toBe(b);
+    expect(a.session).toBe(b.session);
+    expect(a.modelPath).toMatch(/node_modules\/@ricky0123\/vad-web\/dist\/silero_vad_v5\.onnx$/);
+    const v1 = await createSileroVad();
+    const v2 = await createSileroVad();
+    expect(v1).not.toBe(v2);
+  });
+
+  // silero-v5-reference.json was computed by fixtures/reference.py, which feeds the model exactly as
+  // silero-vad's OnnxWrapper does (context of the previous 64/32 samples prepended to each window).
+  // A missing or misplaced context, wrong scaling, wrong sr or state handling all move these numbers.
+  const reference = JSON.parse(readFileSync(FIXTURES + 'silero-v5-reference.json', 'utf8')) as Record<string, number[]>;
+  it.each(['utterance-16k', 'utterance-8k', 'yes-16k', 'yes-8k'])('per-window probabilities match the reference implementation: %s', async (name) => {
+    const pcm = fixture(`${name}.wav`);
+    const window = pcm.sampleRate === 16000 ? 512 : 256;
+    const vad = await createSileroVad();
+    const got: number[] = [];
+    // push whole windows so each push yields exactly one model run
+    for (let o = 0; o + window <= pcm.samples.length; o += window) {
+      await vad.push({ samples: pcm.samples.subarray(o, o + window), sampleRate: pcm.sampleRate, timestampMs: (o * 1000) / pcm.sampleRate });
+      got.push(vad.probability);
+    }
+    const want = reference[name];
+    expect(got.length).toBe(want.length);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i]), `window ${i}`).toBeLessThan(1e-4);
+  });
+});
+
+describe.each(RATES)('Silero VAD at %i Hz', (rate) => {
+  it('digital silence and −70 dBFS hiss: no speech', async () => {
+    for (const x of [silence(3000, rate), whiteNoise(3000, rate, -70, 3)]) {
+      const run = await runVad(await createSileroVad(), toFrames(x, rate));
+      expect(run.events).toEqual([]);
+      expect(Math.max(...run.probs)).toBeLessThan(0.1);
+    }
+  });
+
+  it('a recorded utterance with word gaps: exactly one start/end pair, within 100 ms of the truth', async () => {
+    const pcm = fixture(`utterance-${k(rate)}.wav`);
+    const truth = activeSpan(pcm); // 1000–3770 ms
+    const run = await runVad(await createSileroVad(), toFrames(pcm.samples, rate));
+    expectOneSegment(run.events, truth);
+  });
+
+  it('the same utterance in white noise at 20 dB SNR and pink noise at 10 dB SNR: still one pair (the end runs later in noise)', async () => {
+    const pcm = fixture(`utterance-${k(rate)}.wav`);
+    const truth = activeSpan(pcm);
+    for (const [noise, snr] of [[whiteNoise(5000, rate, -30, 11), 20], [pinkNoise(5000, rate, -30, 12), 10]] as const) {
+      const run = await runVad(await createSileroVad(), toFrames(addNoise(pcm.samples, noise, snr, rate), rate));
+      expectOneSegment(run.events, truth, { start: 100, end: 300 });
+    }
+  });
+
+  it('a short "yes" (≈260 ms) is detected once', async () => {
+    const pcm = fixture(`yes-${k(rate)}.wav`);
+    const truth = activeSpan(pcm);
+    expect(truth.endMs - truth.startMs).toBeLessThanOrEqual(300);
+    const run = await runVad(await createSileroVad(), toFrames(pcm.samples, rate));
+    expectOneSegment(run.events, truth);
+    expect(Math.max(...run.probs)).toBeGreaterThan(0.9);
+  });
+
+  it('steady noise at a moderate level is not speech (white −30 dBFS, pink −25 dBFS, from the start or after silence)', async () => {
+    const cases = [
+      whiteNoise(5000, rate, -30, 21),
+      pinkNoise(5000, rate, -25, 22),
+      concat(silence(1000, rate), pinkNoise(4000, rate, -30, 23)),
+    ];
+    for (const x of cases) {
+      const run = await runVad(await createSileroVad(), toFrames(x, rate));
+      expect(run.events).toEqual([]);
+      expect(Math.max(...run.probs)).toBeLessThan(0.5);
+    }
+  });
+
+  it('a steady tone and a tone burst are not speech', async () => {
+    for (const x of [tone(3000, rate, 440, -20), concat(silence(1000, rate), tone(1000, rate, 1000, -20), silence(1000, rate))]) {
+      const run = await runVad(await createSileroVad(), toFrames(x, rate));
+      expect(run.events).toEqual([]);
+    }
+  });
+
+  it('event times follow the frames’ timeline', async () => {
+    const pcm = fixture(`yes-${k(rate)}.wav`);
+    const base = (await runVad(await createSileroVad(), toFrames(pcm.samples, rate))).events;
+    const shifted = (await runVad(await createSileroVad(), toFrames(pcm.samples, rate, 123_456))).events;
+    expect(shifted.map((e) => e.type)).toEqual(base.map((e) => e.type));
+    shifted.forEach((e, i) => expect(e.atMs - base[i].atMs).toBeCloseTo(123_456, 0));
+  });
+
+  it('frame size does not matter: 10 ms, 20 ms and 60 ms frames give the same events', async () => {
+    const pcm = fixture(`utterance-${k(rate)}.wav`);
+    const results: VadEvent[][] = [];
+    for (const ms of [10, 20, 60]) {
+      const n = (rate * ms) / 1000;
+      const frames: AudioFrame[] = [];
+      for (let o = 0; o + n <= pcm.samples.length; o += n) frames.push({ samples: pcm.samples.slice(o, o + n), sampleRate: rate, timestampMs: (o * 1000) / rate });
+      results.push((await runVad(await createSileroVad(), frames)).events);
+    }
+    expect(results[0]).toHaveLength(2);
+    expect(results[1]).toEqual(results[0]);
+    expect(results[2]).toEqual(results[0]);
+  });
+
+  it('flush closes speech cut off mid-utterance; reset makes the detector as good as new', async () => {
+    const pcm = fixture(`utterance-${k(rate)}.wav`);
+    const vad = await createSileroVad();
+    const cut = toFrames(pcm.samples.subarray(0, rate * 2), rate); // 2 s: speech from 1 s still going
+    const run = await runVad(vad, cut);
+    expect(run.events.map((e) => e.type)).toEqual(['speech_start', 'speech_end']);
+    expect(run.events[1].atMs).toBeGreaterThan(1900);
+    expect(run.events[1].atMs).toBeLessThanOrEqual(2000);
+
+    await vad.reset();
+    const again = await runVad(vad, toFrames(pcm.samples, rate));
+    const fresh = await runVad(await createSileroVad(), toFrames(pcm.samples, rate));
+    expect(again).toEqual(fresh);
+  });
+});
+
+describe('Silero VAD: calls are isolated', () => {
+  it('two calls interleaving frames (awaited one by one) get exactly what each gets alone', async () => {
+    const a = toFrames(addNoise(fixture('utterance-16k.wav').samples, pinkNoise(5000, 16000, -30, 31), 15, 16000), 16000);
+    const b = toFrames(concat(fixture('yes-16k.wav').samples, fixture('yes-16k.wav').samples, silence(1000, 16000)), 16000, 500);
+    const aloneA = await runVad(await createSileroVad(), a);
+    const aloneB = await runVad(await createSileroVad(), b);
+    expect(aloneA.events).toHaveLength(2);
+    expect(aloneB.events).toHaveLength(4);
+
+    const va = await createSileroVad();
+    const vb = await createSileroVad();
+    const ra = { events: [] as VadEvent[], probs: [] as number[] };
+    const rb = { events: [] as VadEvent[], probs: [] as number[] };
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      if (i < a.length) { ra.events.push(...(await va.push(a[i]))); ra.probs.push(va.probability); }
+      if (i < b.length) { rb.events.push(...(await vb.push(b[i]))); rb.probs.push(vb.probability); }
+    }
+    ra.events.push(...(await va.flush()));
+    rb.events.push(...(await vb.flush()));
+    expect(ra).toEqual(aloneA);
+    expect(rb).toEqual(aloneB);
+  });
+
+  it('many calls pushing concurrently without awaiting: per-call order kept, results identical to alone', async () => {
+    const streams = [
+      toFrames(fixture('utterance-16k.wav').samples, 16000),
+      toFrames(fixture('yes-16k.wav').samples, 16000),
+      toFrames(addNoise(fixture('utterance-16k.wav').samples, whiteNoise(5000, 16000, -30, 41), 20, 16000), 16000),
+      toFrames(whiteNoise(3000, 16000, -35, 42), 16000),
+    ];
+    const alone = [];
+    for (const s of streams) alone.push(await runVad(await createSileroVad(), s));
+
+    const vads = await Promise.all(streams.map(() => createSileroVad()));
+    const runs = streams.map(() => ({ events: [] as VadEvent[], probs: [] as number[] }));
+    const pending: Promise<unknown>[] = [];
+    const longest = Math.max(...streams.map((s) => s.length));
+    for (let i = 0; i < longest; i++) {
+      streams.forEach((s, c) => {
+        if (i >= s.length) return;
+        // fire and forget: each push is queued behind the previous one of the same call
+        pending.push(vads[c].push(s[i]).then((ev) => { runs[c].events.push(...ev); runs[c].probs[i] = vads[c].probability; }));
+      });
+    }
+    await Promise.all(pending);
+    for (let c = 0; c < streams.length; c++) runs[c].events.push(...(await vads[c].flush()));
+    expect(runs).toEqual(alone);
+  });
+});
+
+describe('Silero VAD: input checks', () => {
+  it('rejects rates other than 8/16 kHz and a rate change mid-call', async () => {
+    const runtime = await loadSileroRuntime();
+    const vad = new SileroVad(runtime);
+    await expect(vad.push({ samples: new Int16Array(960), sampleRate: 48000, timestampMs: 0 })).rejects.toThrow(/8000 or 16000/);
+    await vad.push({ samples: new Int16Array(320), sampleRate: 16000, timestampMs: 0 });
+    await expect(vad.push({ samples: new Int16Array(160), sampleRate: 8000, timestampMs: 20 })).rejects.toThrow(/16000 Hz/);
+    expect(vad.sampleRate).toBe(16000);
+    expect(() => new SileroVad(runtime, { sampleRate: 22050 })).toThrow(/8000 or 16000/);
+  });
+
+  it('copies the frame: reusing the caller’s buffer does not change the result', async () => {
+    const pcm = fixture('yes-16k.wav');
+    const frames = toFrames(pcm.samples, 16000);
+    const want = await runVad(await createSileroVad(), frames);
+    const vad = await createSileroVad();
+    const buf = new Int16Array(320);
+    const pending = frames.map((f) => { buf.set(f.samples); return vad.push({ ...f, samples: buf }); });
+    buf.fill(0);
+    const events = (await Promise.all(pending)).flat();
+    events.push(...(await vad.flush()));
+    expect(events).toEqual(want.events);
+  });
+});
