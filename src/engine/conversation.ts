@@ -99,6 +99,19 @@ class Aborted extends Error {
   constructor() { super('reply aborted'); }
 }
 
+/** `text` without its first `n` words, keeping the spacing of the rest. */
+function dropWords(text: string, n: number): string {
+  const word = /\S+\s*/g;
+  word.lastIndex = text.length - text.trimStart().length;
+  for (let i = 0; i < n; i++) if (!word.exec(text)) return '';
+  return text.slice(word.lastIndex);
+}
+
+/** Speech synthesis failed for good mid-reply: what already played stands. */
+class TtsFailure extends Error {
+  constructor(override readonly cause: unknown) { super(cause instanceof Error ? cause.message : String(cause)); }
+}
+
 /**
  * One reply of the agent. It owns one cancellation scope: aborting it stops the LLM stream, the TTS
  * stream, running tools and queued audio together.
@@ -422,42 +435,75 @@ export class Conversation {
   }
 
   /**
-   * Streams text through one TTS session into the pacer, marking frames so the transport can say
-   * how much of this reply has played. Resolves when all audio for the text has been produced.
+   * Streams text through TTS into the pacer, marking frames so the transport can say how much of this
+   * reply has played. Resolves when all audio for the text has been produced. A TTS session that drops
+   * mid-reply is reopened once and given the words it had not yet spoken (vendors with word timings).
    */
   private async voice(reply: Reply, produce: (push: (text: string) => void) => Promise<void>): Promise<void> {
-    const tts = await this.o.tts.open({ sampleRate: this.o.transport.sampleRate }, reply.signal);
-    // Word timings are relative to this TTS session; earlier sessions of the same reply come first.
-    const base = reply.utterance.audioMs;
-    const abort = () => tts.cancel();
+    const rate = this.o.transport.sampleRate;
+    let allText = '';
+    let sessionText = '';
+    let flushed = false;
+    let spokenWords = 0;
+    let reconnecting = false;
+    let session = await this.o.tts.open({ sampleRate: rate }, reply.signal);
+    const abort = () => session.cancel();
     reply.signal.addEventListener('abort', abort, { once: true });
-    let produced = '';
-    let timedWords = false;
-    const consume = (async () => {
-      let untimedMs = 0;
-      for await (const e of tts.events()) {
-        if (reply.signal.aborted) throw new Aborted();
-        if (e.type === 'audio') {
-          this.metrics.ttsFirstAudioMs ??= this.o.clock.now();
-          const ms = (e.samples.length * 1000) / this.o.transport.sampleRate;
-          reply.utterance.audioMs += ms;
-          untimedMs += ms;
-          this.pacer.push({ samples: e.samples, sampleRate: this.o.transport.sampleRate, timestampMs: this.o.clock.now() }, `${reply.id}:${reply.utterance.audioMs}`);
-        } else if (e.type === 'words') {
-          timedWords = true;
-          reply.utterance.addTimedWords(e.words.map((w) => ({ ...w, startMs: w.startMs + base, endMs: w.endMs + base })));
-        } else if (e.type === 'done') {
-          // The last partial frame goes out now, padded, instead of waiting for audio that will not come.
-          this.pacer.flush();
-          if (!timedWords) reply.utterance.addUntimedText(produced, untimedMs);
+
+    const consumeAll = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        // Word timings are relative to their TTS session; earlier sessions of the same reply come first.
+        const base = reply.utterance.audioMs;
+        let timed = false;
+        let untimedMs = 0;
+        try {
+          for await (const e of session.events()) {
+            if (reply.signal.aborted) throw new Aborted();
+            if (e.type === 'audio') {
+              this.metrics.ttsFirstAudioMs ??= this.o.clock.now();
+              const ms = (e.samples.length * 1000) / rate;
+              reply.utterance.audioMs += ms;
+              untimedMs += ms;
+              this.pacer.push({ samples: e.samples, sampleRate: rate, timestampMs: this.o.clock.now() }, `${reply.id}:${reply.utterance.audioMs}`);
+            } else if (e.type === 'words') {
+              timed = true;
+              spokenWords += e.words.length;
+              reply.utterance.addTimedWords(e.words.map((w) => ({ ...w, startMs: w.startMs + base, endMs: w.endMs + base })));
+            } else if (e.type === 'done') {
+              // The last partial frame goes out now, padded, instead of waiting for audio that will not come.
+              this.pacer.flush();
+              if (!timed) reply.utterance.addUntimedText(sessionText, untimedMs);
+              return;
+            }
+          }
+          if (reply.signal.aborted) throw new Aborted();
           return;
+        } catch (err) {
+          if (reply.signal.aborted || err instanceof Aborted) throw new Aborted();
+          // Without word timings we cannot know which words were spoken: resending would repeat them.
+          if (attempt > 0 || (!timed && untimedMs > 0)) throw new TtsFailure(err);
+          this.emit({ type: 'error', error: err instanceof Error ? err : new Error(String(err)), stage: 'tts' });
+          reconnecting = true;
+          session = await this.o.tts.open({ sampleRate: rate }, reply.signal);
+          sessionText = dropWords(allText, spokenWords);
+          reconnecting = false;
+          if (sessionText) session.pushText(sessionText);
+          if (flushed) session.flush();
         }
       }
-    })();
+    };
+    const consumed = consumeAll();
+    consumed.catch(() => {}); // awaited below; a failure before then must not count as unhandled
     try {
-      await produce((t) => { produced += t; tts.pushText(t); });
-      tts.flush();
-      await consume;
+      await produce((t) => {
+        allText += t;
+        if (reconnecting) return;
+        sessionText += t;
+        session.pushText(t);
+      });
+      flushed = true;
+      if (!reconnecting) session.flush();
+      await consumed;
     } finally {
       reply.signal.removeEventListener('abort', abort);
     }
@@ -480,6 +526,21 @@ export class Conversation {
 
   private handleReplyError(reply: Reply, err: unknown, stage: 'llm' | 'tts' | 'tool'): void {
     if (err instanceof Aborted || reply.signal.aborted) return;
+    if (err instanceof TtsFailure) {
+      this.emit({ type: 'error', error: err.cause instanceof Error ? err.cause : err, stage: 'tts' });
+      // Let what was already produced play out, then record it as a cut-off line.
+      this.pacer.flush();
+      void reply.allPlayed().then(() => {
+        if (this.reply !== reply) return;
+        const heard = reply.utterance.playedText(reply.playedMs);
+        this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
+        this.forgetUnspoken(reply);
+        this.history.push({ role: 'assistant', content: heard, interrupted: true });
+        this.reply = undefined;
+        this.armIdle();
+      }, () => {});
+      return;
+    }
     const error = err instanceof Error ? err : new Error(String(err));
     this.emit({ type: 'error', error, stage });
     if (this.reply === reply) this.reply = undefined;

@@ -178,6 +178,30 @@ describe('failures and endings', () => {
     expect(c.lines().at(-1)).toBe('BOT: Great, booked.');
   });
 
+  it('a TTS socket that drops mid-reply is reopened and the reply finishes without repeating words', async () => {
+    const c = await call({ tts: { msPerWord: 300, failAfterWords: 4, failSessions: 1 } });
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(9000);
+    expect(c.events.find((e) => e.type === 'error')).toMatchObject({ stage: 'tts' });
+    expect(c.tts.sessions).toBe(2);
+    expect(c.lines()).toEqual(['HUMAN: where is my order', `BOT: ${LONG.split(' ').join(' ')}`]);
+    expect(c.transport.heardMs()).toBeGreaterThanOrEqual(LONG.split(' ').length * 300);
+    expect(c.transport.heardMs()).toBeLessThan((LONG.split(' ').length + 1) * 300);
+  });
+
+  it('a TTS that keeps failing leaves the played words as a cut-off line and the call goes on', async () => {
+    const c = await call({ tts: { msPerWord: 300, failAfterWords: 3 } });
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(6000);
+    // Three words from the first session, three from the one reconnect, then it gives up.
+    expect(c.lines()).toEqual(['HUMAN: where is my order', 'BOT: Your order left our warehouse on-']);
+    expect(c.conv.history.at(-1)).toEqual({ role: 'assistant', content: 'Your order left our warehouse on', interrupted: true });
+    expect(c.events.filter((e) => e.type === 'error')).toHaveLength(2);
+    void c.stt.say({ text: 'hello' });
+    await c.clock.advance(4000);
+    expect(c.conv.history.filter((m) => m.role === 'user')).toHaveLength(2);
+  });
+
   it('idle checks, then a hang-up', async () => {
     const c = await call({ agent: { idleTimeSeconds: 5, askIfHumanPresentOnIdle: true, maxIdleChecks: 1 } });
     await c.clock.advance(5500);

@@ -11,6 +11,8 @@ export interface ScriptedTtsOptions {
   wordTimings?: boolean;
   /** Drop the "socket" after this many words of a session. */
   failAfterWords?: number;
+  /** Only the first this-many sessions fail (a reconnect then succeeds). Default: every session. */
+  failSessions?: number;
 }
 
 /**
@@ -22,7 +24,8 @@ export class ScriptedTts implements TextToSpeech {
   constructor(private readonly clock: Clock, private readonly opts: ScriptedTtsOptions = {}) {}
 
   async open(o: { sampleRate: number }, signal: AbortSignal): Promise<TtsSession> {
-    this.sessions++;
+    const sessionNo = ++this.sessions;
+    const fails = this.opts.failAfterWords !== undefined && sessionNo <= (this.opts.failSessions ?? Infinity);
     const clock = this.clock;
     const opts = this.opts;
     const queue: TtsEvent[] = [];
@@ -45,8 +48,7 @@ export class ScriptedTts implements TextToSpeech {
           continue;
         }
         text = text.slice(m[0].length);
-        if (opts.failAfterWords !== undefined && spokenWords >= opts.failAfterWords) {
-          push({ type: 'done' });
+        if (fails && spokenWords >= opts.failAfterWords!) {
           throw new ProviderError('network', 'socket closed mid-stream', 'scripted-tts');
         }
         const ms = opts.msPerWord ?? 300;
