@@ -3,6 +3,7 @@ import type { Clock, Timer } from './clock.js';
 import { fillTemplate } from './templating.js';
 import { SpokenUtterance, Transcript, type TranscriptLine } from './transcript.js';
 import { confirmsInterruption, type InterruptSensitivity } from './turns/interruptPolicy.js';
+import type { VadEvent, VoiceActivityDetector } from './vad/index.js';
 import type {
   ChatMessage, LanguageModel, SpeechToText, SttEvent, SttSession, TextToSpeech, ToolCall, ToolSpec, Transport, TransportEvent,
 } from './types.js';
@@ -75,7 +76,7 @@ export type ConversationEvent =
   | { type: 'transcript'; line: TranscriptLine }
   | { type: 'tool_call'; call: ToolCall; outcome?: ToolOutcome; error?: string }
   | { type: 'metrics'; metrics: TurnMetrics }
-  | { type: 'error'; error: Error; stage: 'stt' | 'llm' | 'tts' | 'tool' }
+  | { type: 'error'; error: Error; stage: 'stt' | 'llm' | 'tts' | 'tool' | 'vad' }
   | { type: 'dtmf'; digits: string }
   | { type: 'ended'; reason: EndReason };
 
@@ -88,11 +89,15 @@ export interface ConversationOptions {
   tts: TextToSpeech;
   clock: Clock;
   pacer: (send: (frame: AudioFrame, markId?: string) => void) => OutputPacer;
+  /** Voice activity on the caller's audio: speech onset pauses the agent before any transcript exists. */
+  vad?: VoiceActivityDetector;
   runTool?: (call: ToolCall, signal: AbortSignal) => Promise<ToolOutcome>;
 }
 
-/** After the caller starts speaking over the agent, how long words may take to confirm an interruption. */
-const CONFIRM_WINDOW_MS = 1200;
+/** Talking over the agent this long is an interruption even before any word is transcribed. */
+const LONG_SPEECH_MS = 2000;
+/** After the caller stops, how long a final may take to confirm (or not) that they interrupted. */
+const FINAL_GRACE_MS = 400;
 const MAX_TOOL_ROUNDS = 4;
 
 class Aborted extends Error {
@@ -166,7 +171,7 @@ export class Conversation {
   private unsubscribe: (() => void)[] = [];
   private timers: Timer[] = [];
   /** The caller is talking over the agent; output is paused until words confirm or the window ends. */
-  private barge?: { at: number; timer?: Timer };
+  private barge?: { at: number; timer: Timer; speechEnded?: boolean };
   private userText = '';
   private endpointTimer?: Timer;
   private idleTimer?: Timer;
@@ -216,6 +221,7 @@ export class Conversation {
     this.reply?.controller.abort(new Aborted());
     this.pacer.clear();
     for (const t of [...this.timers, this.endpointTimer, this.idleTimer, this.barge?.timer]) t?.cancel();
+    this.o.vad?.close();
     for (const u of this.unsubscribe) u();
     await this.stt?.close().catch(() => {});
     if (reason !== 'caller_hangup') await this.o.transport.hangup().catch(() => {});
@@ -227,7 +233,11 @@ export class Conversation {
 
   private onTransport(e: TransportEvent): void {
     switch (e.type) {
-      case 'audio': this.stt?.push(e.frame); break;
+      case 'audio':
+        this.stt?.push(e.frame);
+        this.o.vad?.push(e.frame).then((events) => { for (const v of events) this.onVad(v); },
+          (err: unknown) => this.emit({ type: 'error', error: err instanceof Error ? err : new Error(String(err)), stage: 'vad' }));
+        break;
       case 'dtmf': this.emit({ type: 'dtmf', digits: e.digits }); break;
       case 'hangup': void this.end('caller_hangup'); break;
       case 'played': {
@@ -242,14 +252,33 @@ export class Conversation {
     return !!this.reply && !this.reply.signal.aborted;
   }
 
+  private onVad(e: VadEvent): void {
+    if (this.ended) return;
+    const now = this.o.clock.now();
+    if (e.type === 'speech_start') this.onSpeechStart(now);
+    else this.onSpeechEnd();
+  }
+
+  private onSpeechStart(now: number): void {
+    this.idleTimer?.cancel();
+    this.endpointTimer?.cancel();
+    if (this.speaking() && now >= this.reply!.uninterruptibleUntil) this.startBarge(now);
+  }
+
+  private onSpeechEnd(): void {
+    if (!this.barge || this.barge.speechEnded) return;
+    // No confirming words yet: give the final a moment, then carry on speaking.
+    this.barge.speechEnded = true;
+    this.barge.timer.cancel();
+    this.barge.timer = this.o.clock.setTimeout(() => this.resume(), FINAL_GRACE_MS);
+  }
+
   private onStt(e: SttEvent): void {
     if (this.ended) return;
     const now = this.o.clock.now();
     switch (e.type) {
       case 'speech_started':
-        this.idleTimer?.cancel();
-        this.endpointTimer?.cancel();
-        if (this.speaking() && now >= this.reply!.uninterruptibleUntil) this.startBarge(now);
+        this.onSpeechStart(now);
         break;
       case 'interim':
         if (this.barge && confirmsInterruption(e.text, this.o.agent.interruptSensitivity)) this.interrupt(now);
@@ -273,10 +302,7 @@ export class Conversation {
         break;
       case 'speech_ended':
         this.metrics.speechEndMs = e.atMs;
-        if (this.barge && !this.barge.timer) {
-          // No words yet: give the final a moment, then carry on speaking.
-          this.barge.timer = this.o.clock.setTimeout(() => this.resume(), 400);
-        }
+        this.onSpeechEnd();
         break;
       case 'error':
         this.emit({ type: 'error', error: e.error, stage: 'stt' });
@@ -284,22 +310,23 @@ export class Conversation {
     }
   }
 
+  /** Speech onset over the agent: pause output at once (the carrier holds only the pacer's small lead). */
   private startBarge(now: number): void {
     if (this.barge) return;
     this.pacer.pause();
-    this.barge = { at: now, timer: this.o.clock.setTimeout(() => this.resume(), CONFIRM_WINDOW_MS) };
+    this.barge = { at: now, timer: this.o.clock.setTimeout(() => this.interrupt(this.o.clock.now()), LONG_SPEECH_MS) };
   }
 
   private resume(): void {
     if (!this.barge) return;
-    this.barge.timer?.cancel();
+    this.barge.timer.cancel();
     this.barge = undefined;
     if (this.speaking()) this.pacer.resume();
   }
 
   /** Confirmed barge-in: abort the reply's whole scope and drop all unplayed audio at once. */
   private interrupt(now: number): void {
-    this.barge?.timer?.cancel();
+    this.barge?.timer.cancel();
     this.barge = undefined;
     const reply = this.reply;
     if (!reply || reply.signal.aborted) return;

@@ -7,12 +7,13 @@ import { ScriptedLlm, type ScriptedLlmOptions } from '../../src/engine/testkit/s
 import { ScriptedStt } from '../../src/engine/testkit/scriptedStt.js';
 import { ScriptedTts, type ScriptedTtsOptions } from '../../src/engine/testkit/scriptedTts.js';
 import type { ToolCall } from '../../src/engine/types.js';
+import { createEnergyVad } from '../../src/engine/vad/index.js';
 
 const LONG = 'Your order left our warehouse on Monday and should arrive by Thursday afternoon at the latest.';
 
 async function call(opts: {
   agent?: Partial<EngineAgent>; llm?: Partial<ScriptedLlmOptions>; tts?: ScriptedTtsOptions;
-  variables?: Record<string, string>; runTool?: (c: ToolCall, s: AbortSignal) => Promise<ToolOutcome>;
+  variables?: Record<string, string>; runTool?: (c: ToolCall, s: AbortSignal) => Promise<ToolOutcome>; vad?: boolean;
 } = {}) {
   const clock = new VirtualClock();
   const transport = new FakeTransport(clock, 8000);
@@ -27,6 +28,7 @@ async function call(opts: {
     agent: { ...ENGINE_AGENT_DEFAULTS, prompt: 'You are a helpful agent.', idleTimeSeconds: null, ...opts.agent },
     variables: opts.variables, transport, stt, llm, tts, clock, runTool: opts.runTool,
     pacer: (send) => new Pacer({ clock, sampleRate: 8000, send }),
+    vad: opts.vad ? createEnergyVad() : undefined,
   });
   const events: ConversationEvent[] = [];
   conv.on((e) => events.push(e));
@@ -228,5 +230,43 @@ describe('failures and endings', () => {
     await c.clock.advance(10_000);
     expect(c.clock.pending()).toBe(0);
     expect(c.events.filter((e) => e.type === 'ended')).toHaveLength(1);
+  });
+});
+
+/** Caller audio on the clock: quiet line noise, with loud noise (a cough, a voice) during the given spans. */
+function feedCallerAudio(c: Awaited<ReturnType<typeof call>>, untilMs: number, loud: [number, number][]) {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff) * 2 - 1;
+  for (let t = 0; t < untilMs; t += 20) {
+    c.clock.setTimeout(() => {
+      const amp = loud.some(([a, b]) => t >= a && t < b) ? 8000 : 30;
+      const samples = new Int16Array(160).map(() => Math.round(rand() * amp));
+      c.transport.callerAudio({ samples, sampleRate: 8000, timestampMs: t });
+    }, t);
+  }
+}
+
+describe('barge-in on voice activity', () => {
+  it('a cough pauses the agent at once, and with no words the reply resumes and completes', async () => {
+    const c = await call({ vad: true });
+    feedCallerAudio(c, 12_000, [[2500, 2800]]);
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(2500);
+    const sentBefore = c.transport.heardMs() + c.transport.bufferedMs();
+    await c.clock.advance(400);
+    // Without a pause 400 ms more would have gone out; paused, only the VAD onset delay plus the pacer lead.
+    expect(c.transport.heardMs() + c.transport.bufferedMs() - sentBefore).toBeLessThanOrEqual(260);
+    await c.clock.advance(9000);
+    expect(c.transport.clears).toEqual([]);
+    expect(c.lines()).toEqual(['HUMAN: where is my order', `BOT: ${LONG}`]);
+  });
+
+  it('long speech over the agent interrupts even before a transcript arrives', async () => {
+    const c = await call({ vad: true });
+    feedCallerAudio(c, 8000, [[2500, 5200]]);
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(5000);
+    expect(c.transport.clears).toHaveLength(1);
+    expect(c.conv.transcript.lines.find((l) => l.sender === 'BOT')?.interrupted).toBe(true);
   });
 });
