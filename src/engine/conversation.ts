@@ -2,6 +2,7 @@ import type { AudioFrame } from './audio/frame.js';
 import type { Clock, Timer } from './clock.js';
 import { fillTemplate } from './templating.js';
 import { SpokenUtterance, Transcript, type TranscriptLine } from './transcript.js';
+import { endpointDelayMs } from './turns/endpointing.js';
 import { confirmsInterruption, type InterruptSensitivity } from './turns/interruptPolicy.js';
 import type { VadEvent, VoiceActivityDetector } from './vad/index.js';
 import type {
@@ -22,6 +23,8 @@ export interface EngineAgent {
   endpointingSensitivity: 'auto' | 'relaxed' | 'sensitive';
   /** Vocode's conversation_speed: above 1 the agent answers sooner, below 1 it waits longer. */
   conversationSpeed: number;
+  /** Fluents' dynamic turns: wait less after a complete sentence, longer after a trailing word. */
+  dynamicTurns: { minWaitMs: number; maxSilenceMs: number } | null;
   idleTimeSeconds: number | null;
   askIfHumanPresentOnIdle: boolean;
   maxIdleChecks: number;
@@ -34,7 +37,7 @@ export interface EngineAgent {
 
 export const ENGINE_AGENT_DEFAULTS: Omit<EngineAgent, 'prompt'> = {
   initialMessage: null, initialMessageDelayMs: 0, initialMessageUninterruptibleMs: 0, language: 'en', temperature: 0,
-  interruptSensitivity: 'low', endpointingSensitivity: 'auto', conversationSpeed: 1, idleTimeSeconds: 30,
+  interruptSensitivity: 'low', endpointingSensitivity: 'auto', conversationSpeed: 1, dynamicTurns: null, idleTimeSeconds: 30,
   askIfHumanPresentOnIdle: false, maxIdleChecks: 1, idleMessage: 'Are you still there?', callDurationSec: null, tools: [],
   apology: "Sorry, I'm having trouble answering right now. Could you say that again?",
 };
@@ -365,8 +368,10 @@ export class Conversation {
 
   private scheduleEndpoint(): void {
     this.endpointTimer?.cancel();
-    const base = { sensitive: 0, auto: 200, relaxed: 600 }[this.o.agent.endpointingSensitivity];
-    const wait = base / Math.max(0.25, this.o.agent.conversationSpeed);
+    const { agent } = this.o;
+    const wait = endpointDelayMs(this.userText, {
+      sensitivity: agent.endpointingSensitivity, conversationSpeed: agent.conversationSpeed, dynamic: agent.dynamicTurns,
+    });
     this.endpointTimer = this.o.clock.setTimeout(() => this.onUserTurn(), wait);
   }
 

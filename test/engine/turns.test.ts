@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { engineAgentFromStored, initialDelayMs } from '../../src/engine/agentConfig.js';
 import { fillTemplate } from '../../src/engine/templating.js';
 import { estimateWordTimings, SpokenUtterance, Transcript } from '../../src/engine/transcript.js';
+import { endpointDelayMs } from '../../src/engine/turns/endpointing.js';
 import { confirmsInterruption, isBackchannel } from '../../src/engine/turns/interruptPolicy.js';
 
 describe('interruption policy', () => {
@@ -51,5 +53,42 @@ describe('transcripts that are true', () => {
     t.add({ sender: 'BOT', text: 'Hello, how can I', atMs: 0, interrupted: true });
     t.add({ sender: 'HUMAN', text: 'I need help', atMs: 900 });
     expect(t.toString()).toBe('BOT: Hello, how can I-\nHUMAN: I need help');
+  });
+});
+
+
+describe('endpointing', () => {
+  it('sensitivity sets the wait and conversation speed scales it', () => {
+    expect(endpointDelayMs('ok.', { sensitivity: 'sensitive', conversationSpeed: 1 })).toBe(0);
+    expect(endpointDelayMs('ok.', { sensitivity: 'relaxed', conversationSpeed: 1 })).toBe(600);
+    expect(endpointDelayMs('ok.', { sensitivity: 'relaxed', conversationSpeed: 2 })).toBe(300);
+    expect(endpointDelayMs('ok.', { sensitivity: 'auto', conversationSpeed: 0.5 })).toBe(400);
+  });
+
+  it('dynamic turns wait longer after a trailing word than after a full sentence', () => {
+    const dynamic = { minWaitMs: 200, maxSilenceMs: 3000 };
+    const cfg = { sensitivity: 'auto' as const, conversationSpeed: 1, dynamic };
+    expect(endpointDelayMs('I want to book a table.', cfg)).toBe(200);
+    expect(endpointDelayMs('I want to book a table and', cfg)).toBe(3000);
+    expect(endpointDelayMs('um', cfg)).toBe(3000);
+    const mid = endpointDelayMs('I want to book a table', cfg);
+    expect(mid).toBeGreaterThan(200);
+    expect(mid).toBeLessThan(3000);
+  });
+});
+
+describe('agent configuration from the stored agent', () => {
+  it('maps Vocode and Fluents fields with the documented defaults', () => {
+    const a = engineAgentFromStored({ prompt: { content: 'Be brief.' }, initial_message: 'Hi', initial_message_delay: 1.5, openai_model_name_override: 'gpt-4o-mini', llm_temperature: 0.3 });
+    expect(a).toMatchObject({ prompt: 'Be brief.', initialMessage: 'Hi', initialMessageDelayMs: 1500, model: 'gpt-4o-mini', temperature: 0.3, idleTimeSeconds: 30, interruptSensitivity: 'low', dynamicTurns: null });
+    expect(engineAgentFromStored({ ivr_navigation_mode: 'default' }).idleTimeSeconds).toBe(600);
+    expect(engineAgentFromStored({ idle_time_seconds: 12, ivr_navigation_mode: 'default' }).idleTimeSeconds).toBe(12);
+    expect(engineAgentFromStored({ enable_dynamic_turns: true, dynamic_min_wait_secs: 0.2, dynamic_max_silence_secs: 3 }).dynamicTurns).toEqual({ minWaitMs: 200, maxSilenceMs: 3000 });
+  });
+
+  it('reads a Fluents-style millisecond initial delay as milliseconds', () => {
+    expect(initialDelayMs(1000)).toBe(1000);
+    expect(initialDelayMs(2)).toBe(2000);
+    expect(initialDelayMs(undefined)).toBe(0);
   });
 });
