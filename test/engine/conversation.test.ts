@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Pacer } from '../../src/engine/audio/pacer.js';
 import { VirtualClock } from '../../src/engine/clock.js';
-import { Conversation, ENGINE_AGENT_DEFAULTS, type ConversationEvent, type EngineAgent, type ToolOutcome } from '../../src/engine/conversation.js';
+import { ENGINE_AGENT_DEFAULTS, type ConversationEvent, type EngineAgent, type ToolOutcome } from '../../src/engine/conversation.js';
+import { startConversation } from '../../src/engine/index.js';
 import { FakeTransport } from '../../src/engine/testkit/fakeTransport.js';
 import { ScriptedLlm, type ScriptedLlmOptions } from '../../src/engine/testkit/scriptedLlm.js';
 import { ScriptedStt } from '../../src/engine/testkit/scriptedStt.js';
@@ -24,15 +24,14 @@ async function call(opts: {
     ...opts.llm,
   });
   const tts = new ScriptedTts(clock, { msPerWord: 300, firstAudioMs: 50, ...opts.tts });
-  const conv = new Conversation({
+  // Through the public entry point, as telephony and browser transports start calls.
+  const conv = await startConversation({
     agent: { ...ENGINE_AGENT_DEFAULTS, prompt: 'You are a helpful agent.', idleTimeSeconds: null, ...opts.agent },
     variables: opts.variables, transport, stt, llm, tts, clock, runTool: opts.runTool,
-    pacer: (send) => new Pacer({ clock, sampleRate: 8000, send }),
     vad: opts.vad ? createEnergyVad() : undefined,
   });
   const events: ConversationEvent[] = [];
   conv.on((e) => events.push(e));
-  await conv.start();
   const lines = () => conv.transcript.lines.map((l) => `${l.sender}: ${l.text}${l.interrupted ? '-' : ''}`);
   return { clock, transport, stt, llm, tts, conv, events, lines };
 }
