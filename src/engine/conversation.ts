@@ -4,6 +4,7 @@ import { fillTemplate } from './templating.js';
 import { SpokenUtterance, Transcript, type TranscriptLine } from './transcript.js';
 import { endpointDelayMs } from './turns/endpointing.js';
 import { confirmsInterruption, type InterruptSensitivity } from './turns/interruptPolicy.js';
+import type { ActionRunner } from './actions/index.js';
 import type { VadEvent, VoiceActivityDetector } from './vad/index.js';
 import type {
   ChatMessage, LanguageModel, SpeechToText, SttEvent, SttSession, TextToSpeech, ToolCall, ToolSpec, Transport, TransportEvent,
@@ -94,6 +95,9 @@ export interface ConversationOptions {
   pacer: (send: (frame: AudioFrame, markId?: string) => void) => OutputPacer;
   /** Voice activity on the caller's audio: speech onset pauses the agent before any transcript exists. */
   vad?: VoiceActivityDetector;
+  /** The agent's actions: tools for the model, phrase triggers after agent lines, transport actions. */
+  actions?: ActionRunner;
+  /** Runs tool calls instead of `actions` (tests, custom tools). */
   runTool?: (call: ToolCall, signal: AbortSignal) => Promise<ToolOutcome>;
 }
 
@@ -181,6 +185,8 @@ export class Conversation {
   private idleChecks = 0;
   private endAfterReply = false;
   private metrics: TurnMetrics = { turn: 0 };
+  /** Aborted when the call ends: work that outlives a reply (phrase-triggered actions) stops with it. */
+  private readonly lifetime = new AbortController();
 
   constructor(private readonly o: ConversationOptions) {
     this.done = new Promise((r) => { this.resolveDone = r; });
@@ -221,6 +227,7 @@ export class Conversation {
   async end(reason: EndReason = 'api'): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.lifetime.abort(new Aborted());
     this.reply?.controller.abort(new Aborted());
     this.pacer.clear();
     for (const t of [...this.timers, this.endpointTimer, this.idleTimer, this.barge?.timer]) t?.cancel();
@@ -424,7 +431,8 @@ export class Conversation {
         const calls: ToolCall[] = [];
         let text = '';
         await this.voice(reply, async (push) => {
-          const stream = this.o.llm.stream({ messages: this.history, tools: this.o.agent.tools, temperature: this.o.agent.temperature, model: this.o.agent.model }, reply.signal);
+          const tools = [...this.o.agent.tools, ...(this.o.actions?.tools ?? [])];
+          const stream = this.o.llm.stream({ messages: this.history, tools, temperature: this.o.agent.temperature, model: this.o.agent.model }, reply.signal);
           for await (const chunk of stream) {
             if (chunk.type === 'text') {
               this.metrics.llmFirstTokenMs ??= this.o.clock.now();
@@ -438,6 +446,9 @@ export class Conversation {
         stage = 'tool';
         this.history.push({ role: 'assistant', content: text, toolCalls: calls });
         for (const call of calls) {
+          // Vocode's speak_on_send line (or a warm transfer's hold message) is said before the action runs.
+          const before = this.o.actions?.describe(call).sayBeforeRun;
+          if (before) await this.voice(reply, (push) => { push(before); return Promise.resolve(); });
           const outcome = await this.runTool(call, reply.signal);
           this.history.push({ role: 'tool', content: outcome.result, toolCallId: call.id });
           if (outcome.say) await this.voice(reply, (push) => { push(outcome.say!); return Promise.resolve(); });
@@ -453,9 +464,10 @@ export class Conversation {
   }
 
   private async runTool(call: ToolCall, signal: AbortSignal): Promise<ToolOutcome> {
-    if (!this.o.runTool) return { result: JSON.stringify({ error: `no tool named ${call.name}` }) };
+    const run = this.o.runTool ?? this.o.actions?.runTool.bind(this.o.actions);
+    if (!run) return { result: JSON.stringify({ error: `no tool named ${call.name}` }) };
     try {
-      const outcome = await this.o.runTool(call, signal);
+      const outcome = await run(call, signal);
       this.emit({ type: 'tool_call', call, outcome });
       return outcome;
     } catch (err) {
@@ -552,8 +564,25 @@ export class Conversation {
       this.emit({ type: 'metrics', metrics: this.metrics });
       this.metrics = { turn: reply.id };
       if (this.endAfterReply) void this.end('agent_ended');
-      else this.armIdle();
+      else {
+        this.armIdle();
+        void this.runPhraseActions(reply.utterance.fullText());
+      }
     }, () => { /* aborted: the interruption recorded what was heard */ });
+  }
+
+  /** Phrase-triggered actions fire once the agent has spoken a line containing their phrase. */
+  private async runPhraseActions(spoken: string): Promise<void> {
+    const actions = this.o.actions;
+    if (!actions) return;
+    for (const action of actions.phraseActions(spoken)) {
+      if (this.ended) return;
+      const outcome = await actions.runPhraseAction(action, this.lifetime.signal).catch(() => undefined);
+      if (!outcome) continue;
+      this.emit({ type: 'tool_call', call: { id: `phrase_${action.id}`, name: action.type, arguments: '{}' }, outcome });
+      if (outcome.endCall) return void this.end('agent_ended');
+      if (outcome.say) await this.speak(outcome.say);
+    }
   }
 
   private handleReplyError(reply: Reply, err: unknown, stage: 'llm' | 'tts' | 'tool'): void {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/engine/clock.js';
 import { ENGINE_AGENT_DEFAULTS, type ConversationEvent, type EngineAgent, type ToolOutcome } from '../../src/engine/conversation.js';
+import { createActionRunner, type EngineAction } from '../../src/engine/actions/index.js';
 import { startConversation } from '../../src/engine/index.js';
 import { FakeTransport } from '../../src/engine/testkit/fakeTransport.js';
 import { ScriptedLlm, type ScriptedLlmOptions } from '../../src/engine/testkit/scriptedLlm.js';
@@ -14,6 +15,7 @@ const LONG = 'Your order left our warehouse on Monday and should arrive by Thurs
 async function call(opts: {
   agent?: Partial<EngineAgent>; llm?: Partial<ScriptedLlmOptions>; tts?: ScriptedTtsOptions;
   variables?: Record<string, string>; runTool?: (c: ToolCall, s: AbortSignal) => Promise<ToolOutcome>; vad?: boolean;
+  actions?: EngineAction[];
 } = {}) {
   const clock = new VirtualClock();
   const transport = new FakeTransport(clock, 8000);
@@ -29,6 +31,7 @@ async function call(opts: {
     agent: { ...ENGINE_AGENT_DEFAULTS, prompt: 'You are a helpful agent.', idleTimeSeconds: null, ...opts.agent },
     variables: opts.variables, transport, stt, llm, tts, clock, runTool: opts.runTool,
     vad: opts.vad ? createEnergyVad() : undefined,
+    actions: opts.actions ? createActionRunner({ actions: opts.actions, transport, callId: 'call-1', variables: opts.variables }) : undefined,
   });
   const events: ConversationEvent[] = [];
   conv.on((e) => events.push(e));
@@ -267,5 +270,45 @@ describe('barge-in on voice activity', () => {
     await c.clock.advance(5000);
     expect(c.transport.clears).toHaveLength(1);
     expect(c.conv.transcript.lines.find((l) => l.sender === 'BOT')?.interrupted).toBe(true);
+  });
+});
+
+describe('actions', () => {
+  const END_ON_GOODBYE: EngineAction = { id: 'a1', type: 'action_end_conversation', config: {}, trigger: { type: 'action_trigger_phrase_based', phrases: ['goodbye'] } };
+
+  it('a phrase trigger fires after the agent has spoken the phrase', async () => {
+    const c = await call({ actions: [END_ON_GOODBYE], llm: { rules: [{ when: 'thanks', reply: 'You are welcome, Goodbye!' }] } });
+    void c.stt.say({ text: 'thanks that is all' });
+    await c.clock.advance(2500);
+    expect(c.conv.transcript.lines.filter((l) => l.sender === 'BOT')).toHaveLength(0);
+    await c.clock.advance(3000);
+    expect(c.lines().at(-1)).toBe('BOT: You are welcome, Goodbye!');
+    expect(await c.conv.done).toBe('agent_ended');
+    expect(c.transport.commands.map((x) => x.command)).toContain('hangup');
+  });
+
+  it('the model can end the call; it hangs up after the goodbye has played', async () => {
+    const c = await call({
+      actions: [{ id: 'a2', type: 'action_end_conversation', config: {}, trigger: { type: 'action_trigger_function_call' } }],
+      llm: { rules: [{ when: 'bye', reply: 'Bye now.', toolCalls: [{ name: 'end_conversation', arguments: '{}' }] }] },
+    });
+    void c.stt.say({ text: 'ok bye' });
+    await c.clock.advance(6000);
+    expect(await c.conv.done).toBe('agent_ended');
+    expect(c.lines().at(-1)).toBe('BOT: Bye now.');
+    const hangupAt = c.transport.commands.find((x) => x.command === 'hangup')!.at;
+    expect(hangupAt).toBeGreaterThanOrEqual(Math.max(...c.transport.played.map((p) => p.endMs)));
+    expect(c.llm.requests[0].tools.map((t) => t.name)).toEqual(['end_conversation']);
+  });
+
+  it('a transfer action reaches the transport with the placeholder filled', async () => {
+    const c = await call({
+      variables: { manager: '+14155550123' },
+      actions: [{ id: 'a3', type: 'action_transfer_call', config: { phone_number: '{manager}' }, trigger: { type: 'action_trigger_function_call' } }],
+      llm: { rules: [{ when: 'manager', reply: 'Connecting you.', toolCalls: [{ name: 'transfer_call', arguments: '{}' }] }] },
+    });
+    void c.stt.say({ text: 'get me a manager' });
+    await c.clock.advance(6000);
+    expect(c.transport.commands.find((x) => x.command === 'transfer')).toMatchObject({ arg: '+14155550123' });
   });
 });
