@@ -19,6 +19,8 @@ export interface StoredAgent {
   idle_time_seconds?: number | null;
   ask_if_human_present_on_idle?: boolean;
   max_idle_check_count?: number | null;
+  max_aggregate_idle_check_count?: number | null;
+  idle_after_interaction_seconds?: number | null;
   call_duration_sec?: number | null;
   enable_dynamic_turns?: boolean;
   dynamic_min_wait_secs?: number | null;
@@ -56,6 +58,8 @@ export function engineAgentFromStored(a: StoredAgent, extra: Partial<EngineAgent
     idleTimeSeconds: a.idle_time_seconds ?? IDLE_SECONDS[a.ivr_navigation_mode ?? 'off'],
     askIfHumanPresentOnIdle: a.ask_if_human_present_on_idle ?? false,
     maxIdleChecks: a.max_idle_check_count ?? 1,
+    maxAggregateIdleChecks: a.max_aggregate_idle_check_count ?? null,
+    idleAfterInteractionSeconds: a.idle_after_interaction_seconds ?? null,
     callDurationSec: a.call_duration_sec ?? null,
     ...extra,
   };

@@ -29,6 +29,10 @@ export interface EngineAgent {
   idleTimeSeconds: number | null;
   askIfHumanPresentOnIdle: boolean;
   maxIdleChecks: number;
+  /** Idle checks allowed over the whole call (Fluents); consecutive checks reset when the caller speaks. */
+  maxAggregateIdleChecks: number | null;
+  /** Once the caller has spoken, this idle timeout replaces idleTimeSeconds (Fluents). */
+  idleAfterInteractionSeconds: number | null;
   idleMessage: string;
   callDurationSec: number | null;
   tools: ToolSpec[];
@@ -39,7 +43,7 @@ export interface EngineAgent {
 export const ENGINE_AGENT_DEFAULTS: Omit<EngineAgent, 'prompt'> = {
   initialMessage: null, initialMessageDelayMs: 0, initialMessageUninterruptibleMs: 0, language: 'en', temperature: 0,
   interruptSensitivity: 'low', endpointingSensitivity: 'auto', conversationSpeed: 1, dynamicTurns: null, idleTimeSeconds: 30,
-  askIfHumanPresentOnIdle: false, maxIdleChecks: 1, idleMessage: 'Are you still there?', callDurationSec: null, tools: [],
+  askIfHumanPresentOnIdle: false, maxIdleChecks: 1, maxAggregateIdleChecks: null, idleAfterInteractionSeconds: null, idleMessage: 'Are you still there?', callDurationSec: null, tools: [],
   apology: "Sorry, I'm having trouble answering right now. Could you say that again?",
 };
 
@@ -183,6 +187,8 @@ export class Conversation {
   private endpointTimer?: Timer;
   private idleTimer?: Timer;
   private idleChecks = 0;
+  private idleChecksTotal = 0;
+  private callerSpoke = false;
   private endAfterReply = false;
   private metrics: TurnMetrics = { turn: 0 };
   /** Aborted when the call ends: work that outlives a reply (phrase-triggered actions) stops with it. */
@@ -388,6 +394,7 @@ export class Conversation {
     if (!text || this.ended) return;
     this.metrics.endpointMs = this.o.clock.now();
     this.idleChecks = 0;
+    this.callerSpoke = true;
     this.transcriptLine({ sender: 'HUMAN', text, atMs: this.metrics.speechEndMs ?? this.o.clock.now() });
     this.history.push({ role: 'user', content: text });
     void this.respond();
@@ -612,13 +619,16 @@ export class Conversation {
 
   private armIdle(): void {
     this.idleTimer?.cancel();
-    const secs = this.o.agent.idleTimeSeconds;
+    const { agent } = this.o;
+    const secs = (this.callerSpoke ? agent.idleAfterInteractionSeconds : null) ?? agent.idleTimeSeconds;
     if (!secs || this.ended) return;
     this.idleTimer = this.o.clock.setTimeout(() => {
       if (this.speaking() || this.ended) return;
-      if (this.o.agent.askIfHumanPresentOnIdle && this.idleChecks < this.o.agent.maxIdleChecks) {
+      const withinTotal = agent.maxAggregateIdleChecks === null || this.idleChecksTotal < agent.maxAggregateIdleChecks;
+      if (agent.askIfHumanPresentOnIdle && this.idleChecks < agent.maxIdleChecks && withinTotal) {
         this.idleChecks++;
-        void this.speak(this.o.agent.idleMessage);
+        this.idleChecksTotal++;
+        void this.speak(agent.idleMessage);
       } else {
         void this.end('idle');
       }

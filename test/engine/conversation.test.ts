@@ -217,6 +217,21 @@ describe('failures and endings', () => {
     expect(c.transport.commands.map((x) => x.command)).toContain('hangup');
   });
 
+  it('idle checks reset when the caller speaks, within the call-wide limit; the timeout changes after the first interaction', async () => {
+    const c = await call({ agent: { idleTimeSeconds: 5, idleAfterInteractionSeconds: 8, askIfHumanPresentOnIdle: true, maxIdleChecks: 1, maxAggregateIdleChecks: 1 } });
+    await c.clock.advance(7000);
+    expect(c.lines()).toEqual(['BOT: Are you still there?']);
+    void c.stt.say({ text: 'yes' });
+    await c.clock.advance(3000);
+    expect(c.lines().at(-1)).toBe('BOT: Great, booked.');
+    // Now 8 s apply, and the one check allowed over the call is used up: the next silence ends the call.
+    await c.clock.advance(6000);
+    expect(c.events.some((e) => e.type === 'ended')).toBe(false);
+    await c.clock.advance(3000);
+    expect(await c.conv.done).toBe('idle');
+    expect(c.lines().filter((l) => l === 'BOT: Are you still there?')).toHaveLength(1);
+  });
+
   it('the call duration limit ends the call', async () => {
     const c = await call({ agent: { callDurationSec: 10 } });
     await c.clock.advance(10_001);
