@@ -234,7 +234,7 @@ export class Conversation {
     if (this.ended) return;
     this.ended = true;
     this.lifetime.abort(new Aborted());
-    this.reply?.controller.abort(new Aborted());
+    if (this.reply) this.abandon(this.reply);
     this.pacer.clear();
     for (const t of [...this.timers, this.endpointTimer, this.idleTimer, this.barge?.timer]) t?.cancel();
     this.o.vad?.close();
@@ -337,7 +337,7 @@ export class Conversation {
     if (!this.barge) return;
     this.barge.timer.cancel();
     this.barge = undefined;
-    if (this.speaking()) this.pacer.resume();
+    this.pacer.resume();
   }
 
   /** Confirmed barge-in: abort the reply's whole scope and drop all unplayed audio at once. */
@@ -345,17 +345,30 @@ export class Conversation {
     this.barge?.timer.cancel();
     this.barge = undefined;
     const reply = this.reply;
-    if (!reply || reply.signal.aborted) return;
+    if (!reply || reply.signal.aborted) {
+      // The reply finished while the caller talked over its tail: nothing to stop, but unpause.
+      this.pacer.resume();
+      return;
+    }
+    this.metrics.interruptedAtMs = now;
+    this.abandon(reply);
+    this.endAfterReply = false;
+  }
+
+  /**
+   * Stops a reply that will not finish (barge-in, a newer reply, an error, the end of the call): the
+   * caller hears nothing more of it, and the transcript and history keep exactly what was played.
+   */
+  private abandon(reply: Reply): void {
+    if (reply.signal.aborted) return;
     this.pacer.clear();
     this.o.transport.clear();
     reply.controller.abort(new Aborted());
-    this.metrics.interruptedAtMs = now;
     const heard = reply.utterance.playedText(reply.playedMs);
-    this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
+    if (heard || reply.playedMs > 0) this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
     this.forgetUnspoken(reply);
-    this.history.push({ role: 'assistant', content: heard, interrupted: true });
-    this.reply = undefined;
-    this.endAfterReply = false;
+    if (heard) this.history.push({ role: 'assistant', content: heard, interrupted: true });
+    if (this.reply === reply) this.reply = undefined;
   }
 
   /**
@@ -408,7 +421,11 @@ export class Conversation {
   }
 
   private newReply(uninterruptibleMs = 0): Reply {
-    this.reply?.controller.abort(new Aborted());
+    if (this.reply) this.abandon(this.reply);
+    // A new reply starts unpaused: a barge-in, if any, belonged to the old one.
+    this.barge?.timer.cancel();
+    this.barge = undefined;
+    this.pacer.resume();
     const now = this.o.clock.now();
     this.reply = new Reply(++this.replies, this.o.clock, now + uninterruptibleMs);
     this.reply.historyStart = this.history.length;
@@ -457,6 +474,8 @@ export class Conversation {
           const before = this.o.actions?.describe(call).sayBeforeRun;
           if (before) await this.voice(reply, (push) => { push(before); return Promise.resolve(); });
           const outcome = await this.runTool(call, reply.signal);
+          // A tool that ignored the abort still resolves: its result belongs to no reply any more.
+          if (reply.signal.aborted) throw new Aborted();
           this.history.push({ role: 'tool', content: outcome.result, toolCallId: call.id });
           if (outcome.say) await this.voice(reply, (push) => { push(outcome.say!); return Promise.resolve(); });
           if (outcome.endCall) this.endAfterReply = true;
@@ -545,6 +564,7 @@ export class Conversation {
     };
     const consumed = consumeAll();
     consumed.catch(() => {}); // awaited below; a failure before then must not count as unhandled
+    let completed = false;
     try {
       await produce((t) => {
         allText += t;
@@ -555,8 +575,11 @@ export class Conversation {
       flushed = true;
       if (!reconnecting) session.flush();
       await consumed;
+      completed = true;
     } finally {
       reply.signal.removeEventListener('abort', abort);
+      // The LLM failed or the reply was aborted: the vendor socket must not stay open.
+      if (!completed) session.cancel();
     }
     if (reply.signal.aborted) throw new Aborted();
   }
@@ -611,7 +634,7 @@ export class Conversation {
     }
     const error = err instanceof Error ? err : new Error(String(err));
     this.emit({ type: 'error', error, stage });
-    if (this.reply === reply) this.reply = undefined;
+    this.abandon(reply);
     // The call goes on: apologise once, unless the apology itself is what failed.
     if (stage !== 'tts') void this.speak(this.o.agent.apology);
     else this.armIdle();
