@@ -406,6 +406,8 @@ export class Conversation {
     this.userText = '';
     if (!text || this.ended) return;
     this.metrics.endpointMs = this.o.clock.now();
+    // Anything still playing gives way to the answer, and its heard part goes into the history first.
+    if (this.reply) this.abandon(this.reply);
     this.idleChecks = 0;
     this.callerSpoke = true;
     this.transcriptLine({ sender: 'HUMAN', text, atMs: this.metrics.speechEndMs ?? this.o.clock.now() });
