@@ -282,6 +282,8 @@ export class Conversation {
   }
 
   private onSpeechEnd(): void {
+    // Sound that paused a pending answer (a cough, a breath) is over: the caller's words still need one.
+    if (this.userText && !this.barge) this.scheduleEndpoint();
     if (!this.barge || this.barge.speechEnded) return;
     // No confirming words yet: give the final a moment, then carry on speaking.
     this.barge.speechEnded = true;
