@@ -498,6 +498,8 @@ export class Conversation {
     if (!run) return { result: JSON.stringify({ error: `no tool named ${call.name}` }) };
     try {
       const outcome = await run(call, signal);
+      // A tool that ignored the abort: its outcome reaches no one.
+      if (signal.aborted) throw signal.reason;
       this.emit({ type: 'tool_call', call, outcome });
       return outcome;
     } catch (err) {
