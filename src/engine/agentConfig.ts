@@ -23,6 +23,7 @@ export interface StoredAgent {
   idle_after_interaction_seconds?: number | null;
   call_duration_sec?: number | null;
   enable_dynamic_turns?: boolean;
+  min_volume?: number | null;
   dynamic_min_wait_secs?: number | null;
   dynamic_max_silence_secs?: number | null;
 }
@@ -61,6 +62,19 @@ export function engineAgentFromStored(a: StoredAgent, extra: Partial<EngineAgent
     maxAggregateIdleChecks: a.max_aggregate_idle_check_count ?? null,
     idleAfterInteractionSeconds: a.idle_after_interaction_seconds ?? null,
     callDurationSec: a.call_duration_sec ?? null,
+    minVolumeDbfs: minVolumeDbfs(a.min_volume),
     ...extra,
   };
+}
+
+/**
+ * Fluents' `min_volume` carries no documented unit. Read it the way its values show up: a negative
+ * number is dBFS, a fraction in (0, 1] is linear amplitude, anything larger is an RMS level in 16-bit
+ * sample units (e.g. 123); 0 or absent turns the gate off.
+ */
+export function minVolumeDbfs(v: number | null | undefined): number | null {
+  if (v === null || v === undefined || v === 0 || !Number.isFinite(v)) return null;
+  if (v < 0) return v;
+  if (v <= 1) return 20 * Math.log10(v);
+  return 20 * Math.log10(v / 32768);
 }

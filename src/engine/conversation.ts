@@ -1,4 +1,5 @@
 import type { AudioFrame } from './audio/frame.js';
+import { rmsDbfs } from './audio/mix.js';
 import type { Clock, Timer } from './clock.js';
 import { fillTemplate } from './templating.js';
 import { SpokenUtterance, Transcript, type TranscriptLine } from './transcript.js';
@@ -35,6 +36,8 @@ export interface EngineAgent {
   idleAfterInteractionSeconds: number | null;
   idleMessage: string;
   callDurationSec: number | null;
+  /** Caller audio quieter than this (dBFS) counts as silence: background voices do not take turns. */
+  minVolumeDbfs: number | null;
   tools: ToolSpec[];
   /** Spoken when the language model fails mid-call; the call goes on. */
   apology: string;
@@ -43,7 +46,7 @@ export interface EngineAgent {
 export const ENGINE_AGENT_DEFAULTS: Omit<EngineAgent, 'prompt'> = {
   initialMessage: null, initialMessageDelayMs: 0, initialMessageUninterruptibleMs: 0, language: 'en', temperature: 0,
   interruptSensitivity: 'low', endpointingSensitivity: 'auto', conversationSpeed: 1, dynamicTurns: null, idleTimeSeconds: 30,
-  askIfHumanPresentOnIdle: false, maxIdleChecks: 1, maxAggregateIdleChecks: null, idleAfterInteractionSeconds: null, idleMessage: 'Are you still there?', callDurationSec: null, tools: [],
+  askIfHumanPresentOnIdle: false, maxIdleChecks: 1, maxAggregateIdleChecks: null, idleAfterInteractionSeconds: null, idleMessage: 'Are you still there?', callDurationSec: null, minVolumeDbfs: null, tools: [],
   apology: "Sorry, I'm having trouble answering right now. Could you say that again?",
 };
 
@@ -249,11 +252,13 @@ export class Conversation {
 
   private onTransport(e: TransportEvent): void {
     switch (e.type) {
-      case 'audio':
-        this.stt?.push(e.frame);
-        this.o.vad?.push(e.frame).then((events) => { for (const v of events) this.onVad(v); },
+      case 'audio': {
+        const frame = this.gate(e.frame);
+        this.stt?.push(frame);
+        this.o.vad?.push(frame).then((events) => { for (const v of events) this.onVad(v); },
           (err: unknown) => this.emit({ type: 'error', error: err instanceof Error ? err : new Error(String(err)), stage: 'vad' }));
         break;
+      }
       case 'dtmf': this.emit({ type: 'dtmf', digits: e.digits }); break;
       case 'hangup': void this.end('caller_hangup'); break;
       case 'played': {
@@ -262,6 +267,13 @@ export class Conversation {
         break;
       }
     }
+  }
+
+  /** The min-volume noise gate: a frame below the threshold reaches STT and VAD as silence. */
+  private gate(frame: AudioFrame): AudioFrame {
+    const min = this.o.agent.minVolumeDbfs;
+    if (min === null || rmsDbfs(frame.samples) >= min) return frame;
+    return { ...frame, samples: new Int16Array(frame.samples.length) };
   }
 
   private speaking(): boolean {

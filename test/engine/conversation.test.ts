@@ -278,6 +278,16 @@ describe('barge-in on voice activity', () => {
     expect(c.lines()).toEqual(['HUMAN: where is my order', `BOT: ${LONG}`]);
   });
 
+  it('with min_volume set, quiet background sound neither pauses nor interrupts the agent', async () => {
+    // The same span that interrupts without a gate (about -17 dBFS) sits below a -10 dBFS gate.
+    const c = await call({ vad: true, agent: { minVolumeDbfs: -10 } });
+    feedCallerAudio(c, 9000, [[2500, 5200]]);
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(9000);
+    expect(c.transport.clears).toEqual([]);
+    expect(c.lines()).toEqual(['HUMAN: where is my order', `BOT: ${LONG}`]);
+  });
+
   it('long speech over the agent interrupts even before a transcript arrives', async () => {
     const c = await call({ vad: true });
     feedCallerAudio(c, 8000, [[2500, 5200]]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineAgentFromStored, initialDelayMs } from '../../src/engine/agentConfig.js';
+import { engineAgentFromStored, initialDelayMs, minVolumeDbfs } from '../../src/engine/agentConfig.js';
 import { fillTemplate } from '../../src/engine/templating.js';
 import { estimateWordTimings, SpokenUtterance, Transcript } from '../../src/engine/transcript.js';
 import { endpointDelayMs } from '../../src/engine/turns/endpointing.js';
@@ -90,5 +90,15 @@ describe('agent configuration from the stored agent', () => {
     expect(initialDelayMs(1000)).toBe(1000);
     expect(initialDelayMs(2)).toBe(2000);
     expect(initialDelayMs(undefined)).toBe(0);
+  });
+});
+
+describe('min_volume', () => {
+  it('reads dBFS, linear amplitude and 16-bit RMS levels', () => {
+    expect(minVolumeDbfs(-40)).toBe(-40);
+    expect(minVolumeDbfs(0.01)).toBeCloseTo(-40);
+    expect(minVolumeDbfs(328)).toBeCloseTo(-40, 0);
+    expect(minVolumeDbfs(0)).toBeNull();
+    expect(minVolumeDbfs(null)).toBeNull();
   });
 });
