@@ -114,6 +114,9 @@ const LONG_SPEECH_MS = 2000;
 const FINAL_GRACE_MS = 400;
 const MAX_TOOL_ROUNDS = 4;
 
+/** When the caller's words ended and were transcribed, kept until the turn they belong to is answered. */
+type CallerTiming = Pick<TurnMetrics, 'speechEndMs' | 'sttFinalMs' | 'endpointMs'>;
+
 class Aborted extends Error {
   constructor() { super('reply aborted'); }
 }
@@ -143,11 +146,12 @@ class Reply {
   historyStart = 0;
   /** The text of the reply's last round: what goes into the history once it has all played. */
   finalText = '';
-  startedAt: number;
+  /** This turn's timings: the caller's side (if the reply answers them) and the reply's own. */
+  readonly metrics: TurnMetrics;
   private drained?: () => void;
 
-  constructor(readonly id: number, readonly clock: Clock, readonly uninterruptibleUntil: number) {
-    this.startedAt = clock.now();
+  constructor(readonly id: number, readonly startedAt: number, readonly uninterruptibleUntil: number, input: CallerTiming) {
+    this.metrics = { turn: id, ...input };
   }
 
   get signal(): AbortSignal { return this.controller.signal; }
@@ -193,14 +197,16 @@ export class Conversation {
   private idleChecksTotal = 0;
   private callerSpoke = false;
   private endAfterReply = false;
-  private metrics: TurnMetrics = { turn: 0 };
+  /** Timings of the caller turn being heard; they move into the reply that answers it. */
+  private callerTiming: CallerTiming & { startMs?: number } = {};
   /** Aborted when the call ends: work that outlives a reply (phrase-triggered actions) stops with it. */
   private readonly lifetime = new AbortController();
 
   constructor(private readonly o: ConversationOptions) {
     this.done = new Promise((r) => { this.resolveDone = r; });
     this.pacer = o.pacer((frame, markId) => {
-      if (this.metrics.firstFrameSentMs === undefined) this.metrics.firstFrameSentMs = o.clock.now();
+      // Only the current reply's audio is ever queued: abandoning a reply clears the pacer.
+      if (this.reply) this.reply.metrics.firstFrameSentMs ??= o.clock.now();
       o.transport.sendAudio(frame, markId);
     });
     const vars = o.variables ?? {};
@@ -314,8 +320,8 @@ export class Conversation {
         if (this.barge && confirmsInterruption(e.text, this.o.agent.interruptSensitivity)) this.interrupt(now);
         break;
       case 'final':
-        this.metrics.sttFinalMs = now;
-        this.metrics.speechEndMs ??= e.endMs;
+        this.callerTiming.sttFinalMs = now;
+        this.callerTiming.speechEndMs ??= e.endMs;
         if (this.barge || (this.speaking() && now >= this.reply!.uninterruptibleUntil)) {
           if (confirmsInterruption(e.text, this.o.agent.interruptSensitivity)) this.interrupt(now);
           else {
@@ -328,10 +334,11 @@ export class Conversation {
           return; // talking over the uninterruptible start of the greeting
         }
         this.userText = `${this.userText} ${e.text}`.trim();
+        this.callerTiming.startMs ??= e.startMs;
         if (e.endOfTurn) this.scheduleEndpoint();
         break;
       case 'speech_ended':
-        this.metrics.speechEndMs = e.atMs;
+        this.callerTiming.speechEndMs = e.atMs;
         this.onSpeechEnd();
         break;
       case 'error':
@@ -364,7 +371,7 @@ export class Conversation {
       this.pacer.resume();
       return;
     }
-    this.metrics.interruptedAtMs = now;
+    reply.metrics.interruptedAtMs = now;
     this.abandon(reply);
     this.endAfterReply = false;
   }
@@ -378,11 +385,17 @@ export class Conversation {
     this.pacer.clear();
     this.o.transport.clear();
     reply.controller.abort(new Aborted());
+    this.recordCutOff(reply);
+  }
+
+  /** A reply that did not finish: the transcript and history get exactly the words that played. */
+  private recordCutOff(reply: Reply): void {
     const heard = reply.utterance.playedText(reply.playedMs);
     if (heard || reply.playedMs > 0) this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
     this.forgetUnspoken(reply);
     if (heard) this.history.push({ role: 'assistant', content: heard, interrupted: true });
     if (this.reply === reply) this.reply = undefined;
+    this.emit({ type: 'metrics', metrics: reply.metrics });
   }
 
   /**
@@ -419,14 +432,15 @@ export class Conversation {
     const text = this.userText.trim();
     this.userText = '';
     if (!text || this.ended) return;
-    this.metrics.endpointMs = this.o.clock.now();
+    const { startMs, ...timing } = this.callerTiming;
+    this.callerTiming = {};
     // Anything still playing gives way to the answer, and its heard part goes into the history first.
     if (this.reply) this.abandon(this.reply);
     this.idleChecks = 0;
     this.callerSpoke = true;
-    this.transcriptLine({ sender: 'HUMAN', text, atMs: this.metrics.speechEndMs ?? this.o.clock.now() });
+    this.transcriptLine({ sender: 'HUMAN', text, atMs: startMs ?? this.o.clock.now() });
     this.history.push({ role: 'user', content: text });
-    void this.respond();
+    void this.respond({ ...timing, endpointMs: this.o.clock.now() });
   }
 
   // ---- output ----
@@ -436,14 +450,14 @@ export class Conversation {
     if (line.text.trim() !== '' || line.interrupted) this.emit({ type: 'transcript', line });
   }
 
-  private newReply(uninterruptibleMs = 0): Reply {
+  private newReply(uninterruptibleMs = 0, input: CallerTiming = {}): Reply {
     if (this.reply) this.abandon(this.reply);
     // A new reply starts unpaused: a barge-in, if any, belonged to the old one.
     this.barge?.timer.cancel();
     this.barge = undefined;
     this.pacer.resume();
     const now = this.o.clock.now();
-    this.reply = new Reply(++this.replies, this.o.clock, now + uninterruptibleMs);
+    this.reply = new Reply(++this.replies, now, now + uninterruptibleMs, input);
     this.reply.historyStart = this.history.length;
     return this.reply;
   }
@@ -462,9 +476,8 @@ export class Conversation {
   }
 
   /** LLM → TTS → pacer for one user turn, running tool calls in between, all under one scope. */
-  private async respond(): Promise<void> {
-    const reply = this.newReply();
-    this.metrics = { ...this.metrics, turn: reply.id };
+  private async respond(input: CallerTiming): Promise<void> {
+    const reply = this.newReply(0, input);
     let stage: 'llm' | 'tts' | 'tool' = 'llm';
     try {
       for (let round = 0; round < MAX_TOOL_ROUNDS; round++) {
@@ -475,7 +488,7 @@ export class Conversation {
           const stream = this.o.llm.stream({ messages: this.history, tools, temperature: this.o.agent.temperature, model: this.o.agent.model }, reply.signal);
           for await (const chunk of stream) {
             if (chunk.type === 'text') {
-              this.metrics.llmFirstTokenMs ??= this.o.clock.now();
+              reply.metrics.llmFirstTokenMs ??= this.o.clock.now();
               text += chunk.text;
               push(chunk.text);
             } else if (chunk.type === 'tool_call') calls.push(chunk.call);
@@ -548,7 +561,7 @@ export class Conversation {
           for await (const e of session.events()) {
             if (reply.signal.aborted) throw new Aborted();
             if (e.type === 'audio') {
-              this.metrics.ttsFirstAudioMs ??= this.o.clock.now();
+              reply.metrics.ttsFirstAudioMs ??= this.o.clock.now();
               const ms = (e.samples.length * 1000) / rate;
               reply.utterance.audioMs += ms;
               untimedMs += ms;
@@ -606,15 +619,15 @@ export class Conversation {
   private finish(reply: Reply): void {
     void reply.allPlayed().then(() => {
       if (this.reply !== reply) return;
-      this.transcriptLine({ sender: 'BOT', text: reply.utterance.fullText(), atMs: reply.startedAt });
+      const spoken = reply.utterance.fullText();
+      this.transcriptLine({ sender: 'BOT', text: spoken, atMs: reply.startedAt });
       if (reply.finalText.trim()) this.history.push({ role: 'assistant', content: reply.finalText.trim() });
       this.reply = undefined;
-      this.emit({ type: 'metrics', metrics: this.metrics });
-      this.metrics = { turn: reply.id };
+      this.emit({ type: 'metrics', metrics: reply.metrics });
       if (this.endAfterReply) void this.end('agent_ended');
       else {
         this.armIdle();
-        void this.runPhraseActions(reply.utterance.fullText());
+        void this.runPhraseActions(spoken);
       }
     }, () => { /* aborted: the interruption recorded what was heard */ });
   }
@@ -641,11 +654,7 @@ export class Conversation {
       this.pacer.flush();
       void reply.allPlayed().then(() => {
         if (this.reply !== reply) return;
-        const heard = reply.utterance.playedText(reply.playedMs);
-        this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
-        this.forgetUnspoken(reply);
-        this.history.push({ role: 'assistant', content: heard, interrupted: true });
-        this.reply = undefined;
+        this.recordCutOff(reply);
         this.armIdle();
       }, () => {});
       return;

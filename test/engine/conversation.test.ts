@@ -119,6 +119,25 @@ describe('barge-in', () => {
     expect(c.lines().at(-1)).toBe('BOT: Okay.');
   });
 
+  it('each turn reports its own timings, also after an interrupted one', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(1500);
+    void c.stt.say({ text: 'wait stop', durationMs: 600, interimEveryMs: 200 });
+    await c.clock.advance(5000);
+    const turns = c.events.flatMap((e) => (e.type === 'metrics' ? [e.metrics] : []));
+    expect(turns.map((m) => m.turn)).toEqual([1, 2]);
+    expect(turns[0].interruptedAtMs).toBeGreaterThan(turns[0].firstFrameSentMs!);
+    const second = turns[1];
+    expect(second.interruptedAtMs).toBeUndefined();
+    // Caller's final → endpoint → first token → first audio → first frame, all after the interruption.
+    expect(second.sttFinalMs).toBeGreaterThan(turns[0].interruptedAtMs!);
+    expect(second.endpointMs).toBeGreaterThanOrEqual(second.sttFinalMs!);
+    expect(second.llmFirstTokenMs).toBeGreaterThan(second.endpointMs!);
+    expect(second.ttsFirstAudioMs).toBeGreaterThanOrEqual(second.llmFirstTokenMs!);
+    expect(second.firstFrameSentMs).toBeGreaterThanOrEqual(second.ttsFirstAudioMs!);
+  });
+
   it('a backchannel does not interrupt at low sensitivity', async () => {
     const c = await call({ agent: { interruptSensitivity: 'low' } });
     void c.stt.say({ text: 'where is my order', durationMs: 800 });
