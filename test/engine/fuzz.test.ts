@@ -45,21 +45,11 @@ import type {
   ChatMessage, LanguageModel, LlmChunk, LlmRequest, ProviderErrorKind, TextToSpeech, TtsEvent, TtsSession, ToolCall,
 } from '../../src/engine/types.js';
 import { createEnergyVad } from '../../src/engine/vad/index.js';
+import { rng as mulberry32 } from './vad/audio.js';
 
 // ---------------------------------------------------------------------------------------------------
 // PRNG and plan
 
-/** mulberry32: small, fast, good enough to pick scenarios; same seed → same plan on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Rng {
   (): number;
@@ -69,7 +59,7 @@ interface Rng {
 }
 
 function rng(seed: number): Rng {
-  const r = prng(seed) as Rng;
+  const r = mulberry32(seed) as Rng;
   r.int = (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
   r.pick = (xs) => xs[Math.floor(r() * xs.length)];
   r.chance = (p) => r() < p;

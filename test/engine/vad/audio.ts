@@ -207,3 +207,16 @@ export async function runVad(vad: VoiceActivityDetector, frames: AudioFrame[], f
   if (flush) events.push(...(await vad.flush()));
   return { events, probs };
 }
+
+/** Two calls' detectors fed frame by frame in turn, as concurrent calls are: one result per call. */
+export async function runInterleaved(va: VoiceActivityDetector, a: AudioFrame[], vb: VoiceActivityDetector, b: AudioFrame[]): Promise<[VadRun, VadRun]> {
+  const ra: VadRun = { events: [], probs: [] };
+  const rb: VadRun = { events: [], probs: [] };
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (i < a.length) { ra.events.push(...(await va.push(a[i]))); ra.probs.push(va.probability); }
+    if (i < b.length) { rb.events.push(...(await vb.push(b[i]))); rb.probs.push(vb.probability); }
+  }
+  ra.events.push(...(await va.flush()));
+  rb.events.push(...(await vb.flush()));
+  return [ra, rb];
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EnergyVad, createEnergyVad, type VadEvent } from '../../../src/engine/vad/index.js';
-import { activeSpan, addNoise, concat, fixture, runVad, silence, toFrames, tone, whiteNoise } from './audio.js';
+import { activeSpan, addNoise, concat, fixture, runInterleaved, runVad, silence, toFrames, tone, whiteNoise } from './audio.js';
 
 const RATES = [16000, 8000] as const;
 const k = (rate: number) => `${rate / 1000}k`;
@@ -71,16 +71,7 @@ describe('energy VAD: calls are isolated, input checks', () => {
     const b = toFrames(concat(whiteNoise(1500, 16000, -45, 7), fixture('yes-16k.wav').samples), 16000);
     const aloneA = await runVad(createEnergyVad(), a);
     const aloneB = await runVad(createEnergyVad(), b);
-    const va = createEnergyVad();
-    const vb = createEnergyVad();
-    const ra = { events: [] as VadEvent[], probs: [] as number[] };
-    const rb = { events: [] as VadEvent[], probs: [] as number[] };
-    for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      if (i < a.length) { ra.events.push(...(await va.push(a[i]))); ra.probs.push(va.probability); }
-      if (i < b.length) { rb.events.push(...(await vb.push(b[i]))); rb.probs.push(vb.probability); }
-    }
-    ra.events.push(...(await va.flush()));
-    rb.events.push(...(await vb.flush()));
+    const [ra, rb] = await runInterleaved(createEnergyVad(), a, createEnergyVad(), b);
     expect(ra).toEqual(aloneA);
     expect(rb).toEqual(aloneB);
     expect(aloneB.events).toHaveLength(2);

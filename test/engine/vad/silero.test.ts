@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AudioFrame } from '../../../src/engine/audio/frame.js';
 import { SileroVad, createSileroVad, loadSileroRuntime, type VadEvent } from '../../../src/engine/vad/index.js';
 import {
-  FIXTURES, activeSpan, addNoise, concat, fixture, pinkNoise, runVad, silence, toFrames, tone, whiteNoise,
+  FIXTURES, activeSpan, addNoise, concat, fixture, pinkNoise, runInterleaved, runVad, silence, toFrames, tone, whiteNoise,
 } from './audio.js';
 
 const RATES = [16000, 8000] as const;
@@ -150,16 +150,7 @@ describe('Silero VAD: calls are isolated', () => {
     expect(aloneA.events).toHaveLength(2);
     expect(aloneB.events).toHaveLength(4);
 
-    const va = await createSileroVad();
-    const vb = await createSileroVad();
-    const ra = { events: [] as VadEvent[], probs: [] as number[] };
-    const rb = { events: [] as VadEvent[], probs: [] as number[] };
-    for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      if (i < a.length) { ra.events.push(...(await va.push(a[i]))); ra.probs.push(va.probability); }
-      if (i < b.length) { rb.events.push(...(await vb.push(b[i]))); rb.probs.push(vb.probability); }
-    }
-    ra.events.push(...(await va.flush()));
-    rb.events.push(...(await vb.flush()));
+    const [ra, rb] = await runInterleaved(await createSileroVad(), a, await createSileroVad(), b);
     expect(ra).toEqual(aloneA);
     expect(rb).toEqual(aloneB);
   });
