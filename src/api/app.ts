@@ -10,10 +10,11 @@ import { createMetrics } from './metrics.js';
 import { mount } from './routes.js';
 import { accountConnectionRoutes } from './v1/accountConnections.js';
 import { agentRoutes } from './v1/agents.js';
-import { callRoutes, usageRoutes } from './v1/calls.js';
+import { callRoutes } from './v1/calls.js';
 import { numberRoutes } from './v1/numbers.js';
 import { promptRoutes } from './v1/prompts.js';
 import { flatResourceRoutes } from './v1/resources.js';
+import { usageRoutes } from './v1/usage.js';
 
 export interface AppOptions {
   store: Store;

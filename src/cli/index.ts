@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { main as serve } from '../main.js';
 import { openStore } from '../server.js';
-import { UUID_RE } from '../store/users.js';
+import { isUuid } from '../domain/common.js';
 
 const USAGE = `switchboard <command>
 
@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
         const key = await withStore((store) => store.tx(async (db) => {
           let userId = values.user;
           if (userId) {
-            if (!(UUID_RE.test(userId) && (await store.users.getUser(db, userId)))) throw new Error(`no user ${userId}`);
+            if (!(isUuid(userId) && (await store.users.getUser(db, userId)))) throw new Error(`no user ${userId}`);
           } else userId = await store.users.createUser(db, values.label ?? null);
           const k = await store.users.createKey(db, userId, values.label ?? null);
           return { ...k, userId };

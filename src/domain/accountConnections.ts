@@ -61,7 +61,8 @@ function credentialsSchema(type: AccountConnectionType, update: boolean) {
 
 function variant(type: AccountConnectionType, update: boolean) {
   const creds = credentialsSchema(type, update);
-  const required = !update && CREDENTIAL_FIELDS[type].some((x) => x.required) || (!update && ONE_OF[type]);
+  // On create, credentials are required when the type has a required field (or needs one of several).
+  const required = !update && (CREDENTIAL_FIELDS[type].some((x) => x.required) || ONE_OF[type] !== undefined);
   return z.object({
     type: z.literal(type),
     credentials: required ? creds : creds.optional(),

@@ -4,6 +4,9 @@ export { z };
 
 export const Uuid = z.uuid({ message: 'must be a valid UUID' });
 
+/** The same check outside a schema (CLI arguments, filter values). */
+export const isUuid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
+
 /** E.164 syntax: 8–15 digits with a leading +; spaces, dashes, dots and parentheses are ignored. */
 export function normalizePhone(input: string): string | null {
   const trimmed = input.trim();

@@ -1,4 +1,5 @@
 import { asc, desc, sql, type SQL, type AnyColumn } from 'drizzle-orm';
+import { isUuid } from '../domain/common.js';
 import { ValidationError } from '../domain/errors.js';
 import { assertStorableJson } from '../domain/storableJson.js';
 
@@ -18,7 +19,6 @@ export interface ListParams {
   filters?: string | null;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const OPERATORS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'contains', 'is_null'] as const;
 type Op = (typeof OPERATORS)[number];
 
@@ -37,7 +37,7 @@ function coerce(field: string, def: FieldDef, v: unknown): unknown {
       if (typeof v !== 'boolean') bad(['filters', field], 'must be true or false');
       return v;
     case 'uuid':
-      if (typeof v !== 'string' || !UUID_RE.test(v)) bad(['filters', field], 'must be a valid UUID');
+      if (!isUuid(v)) bad(['filters', field], 'must be a valid UUID');
       return v;
     case 'time': {
       // Strings must look like ISO 8601 dates: Date() alone reads "1" as the year 2001.

@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, asc, count, eq, isNull, or, sql } from 'drizzle-orm';
+import { isUuid } from '../domain/common.js';
 import type { Exec } from './resources.js';
 import * as s from './schema.js';
-
-export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
 
@@ -51,9 +50,9 @@ export class UserRepo {
 
   /** Revokes by key id or by the full key; returns how many keys changed. */
   async revokeKey(db: Exec, idOrKey: string): Promise<number> {
-    const isUuid = UUID_RE.test(idOrKey);
+    const byId = isUuid(idOrKey);
     const rows = await db.update(s.apiKeys).set({ revokedAt: sql`now()` })
-      .where(and(isNull(s.apiKeys.revokedAt), isUuid ? or(eq(s.apiKeys.id, idOrKey), eq(s.apiKeys.keyHash, hashKey(idOrKey))) : eq(s.apiKeys.keyHash, hashKey(idOrKey))))
+      .where(and(isNull(s.apiKeys.revokedAt), byId ? or(eq(s.apiKeys.id, idOrKey), eq(s.apiKeys.keyHash, hashKey(idOrKey))) : eq(s.apiKeys.keyHash, hashKey(idOrKey))))
       .returning({ id: s.apiKeys.id });
     return rows.length;
   }
