@@ -56,7 +56,7 @@ async function revealConnection(userId: string, id: string) {
 
 describe('account connections: every type', () => {
   it('covers the 20 connection types', () => {
-    expect(ACCOUNT_CONNECTION_TYPES).toHaveLength(20);
+    expect(ACCOUNT_CONNECTION_TYPES).toHaveLength(22);
   });
 
   it.each(ACCOUNT_CONNECTION_TYPES)('%s: masked in create/get/list/update, sealed at rest, mask sent back keeps the secret', async (type) => {

@@ -23,6 +23,8 @@ export const CREDENTIAL_FIELDS = {
   account_connection_deepseek: [f('deepseek_api_key', true)],
   account_connection_togetherai: [f('togetherai_api_key', true)],
   account_connection_gladia: [f('gladia_api_key', true)],
+  account_connection_anthropic: [f('anthropic_api_key', true)],
+  account_connection_groq: [f('groq_api_key', true)],
   account_connection_telnyx: [f('telnyx_api_key', true), f('telnyx_public_key', false, false), f('telnyx_connection_id', false, false)],
   account_connection_un_pw_oauth: [f('username', false), f('password', true), f('token_url', false, false), f('client_id', false, false), f('client_secret', true, false)],
   account_connection_login_key_oauth: [f('login', false), f('key', true), f('token_url', false, false)],

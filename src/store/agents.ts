@@ -202,6 +202,20 @@ export class AgentRepo {
     return this.expandLoaded(full);
   }
 
+  /**
+   * The expanded agent with its secrets in clear (the voice's own key, the OpenAI connection's
+   * credentials), for resolving a call's providers. Never sent to a client.
+   */
+  async getForCall(db: Exec, userId: string, id: string): Promise<Json> {
+    const full = await expandedQuery(db).execute({ id, userId });
+    if (!full) throw new NotFoundError('agent', id);
+    return {
+      ...this.expandLoaded(full),
+      voice: full.voice ? this.d.voices.reveal(full.voice) : null,
+      openai_account_connection: full.openaiAccountConnection ? this.d.connections.reveal(full.openaiAccountConnection) : null,
+    };
+  }
+
   /** Expanded form from a row loaded with AGENT_WITH. */
   expandLoaded(full: AgentLoaded): Json {
     const prompt = this.d.prompts.expandWith(full.prompt, full.prompt.promptTemplate);

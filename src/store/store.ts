@@ -1,3 +1,5 @@
+import { and, desc, eq } from 'drizzle-orm';
+import { isUuid } from '../domain/common.js';
 import type { Database, Db } from './db.js';
 import { AgentRepo } from './agents.js';
 import { CallRepo } from './calls.js';
@@ -7,6 +9,9 @@ import { PromptRepo } from './prompts.js';
 import { ResourceRepo } from './resources.js';
 import { SecretBox } from './secretBox.js';
 import { UserRepo } from './users.js';
+import * as schema from './schema.js';
+
+type Json = Record<string, unknown>;
 
 /** One repository per aggregate over one database. */
 export class Store {
@@ -38,6 +43,25 @@ export class Store {
     });
     this.numbers = new NumberRepo(this.agents, this.connections);
     this.calls = new CallRepo(this.agents, this.connections);
+  }
+
+  /**
+   * One user's account connections with credentials in clear, as provider resolution reads them:
+   * by id, or the most recently updated one of a type.
+   */
+  connectionLookup(userId: string) {
+    const t = schema.accountConnections;
+    return {
+      byId: async (id: string): Promise<Json | null> => {
+        if (!isUuid(id)) return null;
+        const row = await this.connections.find(this.db, userId, id);
+        return row ? this.connections.reveal(row) : null;
+      },
+      latestOfType: async (type: string): Promise<Json | null> => {
+        const [row] = await this.db.select().from(t).where(and(eq(t.userId, userId), eq(t.type, type))).orderBy(desc(t.updatedAt)).limit(1);
+        return row ? this.connections.reveal(row) : null;
+      },
+    };
   }
 
   /** Runs `fn` in one transaction: inline objects created on the way vanish if anything fails. */

@@ -1,0 +1,215 @@
+/**
+ * The part every streaming-WebSocket transcriber shares (Deepgram, AssemblyAI, Gladia): connect with
+ * typed errors, keepalives, vendor times shifted onto the session's timeline, a graceful close that waits
+ * for the last finals, and one automatic reconnect when the socket drops mid-call.
+ *
+ * Reconnecting without losing the turn: audio sent since the last final is kept (up to
+ * REPLAY_LIMIT_MS) and sent again on the new socket, so words the caller said while the old socket was
+ * dying are transcribed. The new socket's clock starts at the first replayed frame; `offsetMs` maps it back.
+ */
+import type { AudioFrame } from '../../engine/audio/frame.js';
+import { ProviderError, type SttEvent, type SttSession } from '../../engine/types.js';
+import { asProviderError, closeError } from '../errors.js';
+import { keepAlive, WebSocket } from '../ws.js';
+
+export interface SttWire {
+  readonly provider: string;
+  /** Opens a vendor socket, configured and ready for audio. */
+  connect(signal?: AbortSignal): Promise<WebSocket>;
+  /** One frame of the caller's audio (at the session's rate) as the vendor takes it. */
+  encode(frame: AudioFrame): Buffer | string;
+  /**
+   * Vendor message → events, with times in ms relative to the audio this socket received. Throwing a
+   * ProviderError (or returning an error event) reports a vendor-side failure.
+   */
+  parse(data: WebSocket.RawData, isBinary: boolean): SttEvent[];
+  keepAlive?: { intervalMs: number; message: () => string | Buffer | null };
+  /** What tells the vendor the audio is over (it then sends its last results and closes). */
+  closeMessage?: () => string | Buffer;
+  /** Sent once the socket is open and before any audio (if the vendor needs a config message). */
+  onOpen?(ws: WebSocket): void;
+}
+
+/** Audio kept for replay after a drop; older audio belongs to a finished turn anyway. */
+const REPLAY_LIMIT_MS = 15_000;
+/** How long a graceful close waits for the vendor's last results. */
+const CLOSE_WAIT_MS = 1500;
+/** A socket that drops again this soon after a reconnect is failing for good: report, do not loop. */
+const RECONNECT_COOLDOWN_MS = 10_000;
+
+interface SentFrame { frame: AudioFrame; startMs: number; endMs: number }
+
+export class SocketSttSession implements SttSession {
+  private ws: WebSocket;
+  private listeners = new Set<(e: SttEvent) => void>();
+  /** Session ms of audio pushed so far. */
+  private pushedMs = 0;
+  /** Session ms at which the current socket's audio begins. */
+  private offsetMs = 0;
+  private replay: SentFrame[] = [];
+  private reconnecting = false;
+  private closing = false;
+  private closed = false;
+  private lastReconnectAt = -Infinity;
+  private stopKeepAlive?: () => void;
+
+  private constructor(private readonly wire: SttWire, ws: WebSocket) {
+    this.ws = ws;
+    this.attach(ws);
+  }
+
+  static async open(wire: SttWire, signal?: AbortSignal, ready?: Promise<WebSocket>): Promise<SocketSttSession> {
+    const ws = ready ? await ready : await wire.connect(signal);
+    if (ws.readyState !== WebSocket.OPEN) throw new ProviderError('network', 'socket closed before use', wire.provider);
+    return new SocketSttSession(wire, ws);
+  }
+
+  on(listener: (e: SttEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: SttEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  push(frame: AudioFrame): void {
+    if (this.closing || this.closed) return;
+    const ms = (frame.samples.length * 1000) / frame.sampleRate;
+    const entry = { frame, startMs: this.pushedMs, endMs: this.pushedMs + ms };
+    this.pushedMs += ms;
+    this.replay.push(entry);
+    while (this.replay.length && this.pushedMs - this.replay[0].startMs > REPLAY_LIMIT_MS) this.replay.shift();
+    if (!this.reconnecting && this.ws.readyState === WebSocket.OPEN) this.ws.send(this.wire.encode(frame));
+  }
+
+  private attach(ws: WebSocket): void {
+    this.wire.onOpen?.(ws);
+    if (this.wire.keepAlive) this.stopKeepAlive = keepAlive(ws, this.wire.keepAlive.intervalMs, this.wire.keepAlive.message);
+    ws.on('message', (data, isBinary) => {
+      if (ws !== this.ws) return;
+      let events: SttEvent[];
+      try {
+        events = this.wire.parse(data, isBinary);
+      } catch (err) {
+        this.fail(asProviderError(this.wire.provider, err));
+        ws.terminate();
+        return;
+      }
+      for (const e of events) this.deliver(e);
+    });
+    ws.on('error', () => { /* the close that follows carries the outcome */ });
+    ws.on('close', (code, reason) => {
+      if (ws !== this.ws) return;
+      this.stopKeepAlive?.();
+      if (this.closing) { this.closed = true; return; }
+      // Even a normal (1000) close is a drop when we did not ask for it: the call is still going.
+      void this.onDrop(closeError(this.wire.provider, code, reason.toString()));
+    });
+  }
+
+  private deliver(e: SttEvent): void {
+    const off = this.offsetMs;
+    switch (e.type) {
+      case 'speech_started': case 'speech_ended': case 'interim':
+        this.emit({ ...e, atMs: e.atMs + off });
+        break;
+      case 'final': {
+        const endMs = e.endMs + off;
+        // Audio up to this final is transcribed; it never needs replaying.
+        while (this.replay.length && this.replay[0].endMs <= endMs) this.replay.shift();
+        this.emit({
+          ...e, startMs: e.startMs + off, endMs,
+          words: e.words?.map((w) => ({ ...w, startMs: w.startMs + off, endMs: w.endMs + off })),
+        });
+        break;
+      }
+      case 'error':
+        this.fail(e.error);
+        this.ws.terminate();
+        break;
+    }
+  }
+
+  private fail(error: ProviderError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit({ type: 'error', error });
+  }
+
+  private async onDrop(cause: ProviderError): Promise<void> {
+    if (this.closed || !cause.retryable || this.reconnecting || Date.now() - this.lastReconnectAt < RECONNECT_COOLDOWN_MS) {
+      this.fail(cause);
+      return;
+    }
+    this.reconnecting = true;
+    this.lastReconnectAt = Date.now();
+    try {
+      const ws = await this.wire.connect();
+      if (this.closing || this.closed) { ws.close(1000); return; }
+      this.ws = ws;
+      this.offsetMs = this.replay.length ? this.replay[0].startMs : this.pushedMs;
+      this.attach(ws);
+      for (const r of this.replay) ws.send(this.wire.encode(r.frame));
+    } catch (err) {
+      this.fail(err instanceof ProviderError ? err : asProviderError(this.wire.provider, err));
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const ws = this.ws;
+    this.stopKeepAlive?.();
+    if (ws.readyState !== WebSocket.OPEN) { ws.terminate(); this.closed = true; return; }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { ws.terminate(); resolve(); }, CLOSE_WAIT_MS);
+      ws.once('close', () => { clearTimeout(timer); resolve(); });
+      if (this.wire.closeMessage) ws.send(this.wire.closeMessage());
+      else ws.close(1000);
+    });
+    this.closed = true;
+  }
+}
+
+/**
+ * A SpeechToText over a SttWire factory, with pre-connection: `preconnect` opens the socket during call
+ * setup and the first matching `open` adopts it instead of paying the handshake.
+ */
+export class SocketStt {
+  private warm?: { key: string; socket: Promise<WebSocket> };
+
+  constructor(
+    readonly name: string,
+    private readonly makeWire: (opts: { sampleRate: number; language: string; keywords?: Record<string, number> }) => SttWire,
+  ) {}
+
+  preconnect(opts: { sampleRate: number; language: string }): void {
+    const key = `${opts.sampleRate}/${opts.language}`;
+    const socket = this.makeWire(opts).connect();
+    socket.catch(() => {}); // reported by the open that adopts it
+    this.warm = { key, socket };
+  }
+
+  async open(opts: { sampleRate: number; language: string; keywords?: Record<string, number> }, signal?: AbortSignal): Promise<SttSession> {
+    const wire = this.makeWire(opts);
+    const warm = this.warm;
+    this.warm = undefined;
+    if (warm && warm.key === `${opts.sampleRate}/${opts.language}`) {
+      try {
+        return await SocketSttSession.open(wire, signal, warm.socket);
+      } catch {
+        // A pre-connected socket that failed or went stale: fall through to a fresh connect.
+      }
+    } else if (warm) void warm.socket.then((ws) => ws.close(1000), () => {});
+    return SocketSttSession.open(wire, signal);
+  }
+
+  async dispose(): Promise<void> {
+    const warm = this.warm;
+    this.warm = undefined;
+    if (warm) await warm.socket.then((ws) => ws.close(1000), () => {});
+  }
+}
