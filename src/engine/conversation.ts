@@ -320,6 +320,11 @@ export class Conversation {
         if (this.barge && confirmsInterruption(e.text, this.o.agent.interruptSensitivity)) this.interrupt(now);
         break;
       case 'final':
+        // Vendors may close a turn with an empty final (Deepgram's UtteranceEnd): it ends the turn, says nothing.
+        if (!e.text.trim()) {
+          if (e.endOfTurn && this.userText && !this.barge) this.scheduleEndpoint();
+          break;
+        }
         this.callerTiming.sttFinalMs = now;
         this.callerTiming.speechEndMs ??= e.endMs;
         if (this.barge || (this.speaking() && now >= this.reply!.uninterruptibleUntil)) {

@@ -42,7 +42,10 @@ export function statusError(provider: string, status: number, body = ''): Provid
 export function closeError(provider: string, code: number, reason: string): ProviderError {
   const r = reason.toLowerCase();
   let kind: ProviderErrorKind = 'network';
-  if (code === 1008 || code === 4001 || code === 4003 || /unauthori[sz]ed|invalid (api )?key|auth/.test(r)) kind = 'auth';
+  // Deepgram prefixes reasons with an error class: DATA- (undecodable input), NET- (its side timed out or failed).
+  if (/^data-/.test(r)) kind = 'protocol';
+  else if (/^net-/.test(r)) kind = 'unavailable';
+  else if (code === 1008 || code === 4001 || code === 4003 || /unauthori[sz]ed|invalid (api )?key|auth/.test(r)) kind = 'auth';
   else if (code === 4029 || code === 1013 || /quota|rate limit|too many|insufficient|credits/.test(r)) kind = 'quota';
   else if (code === 1011 || code === 1012 || code === 1014) kind = 'unavailable';
   else if (code === 1002 || code === 1003 || code === 1007 || code === 1009 || (code >= 4000 && code < 5000)) kind = 'protocol';

@@ -14,6 +14,11 @@ export interface ConnectOptions {
   /** Time allowed for the TCP + TLS + upgrade handshake. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Called with the socket as soon as it exists: a vendor's first message can arrive in the same packet
+   * as the upgrade answer and would be lost if listeners were attached only after `open` resolves.
+   */
+  onSocket?(ws: WebSocket): void;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -22,6 +27,7 @@ export function connectWebSocket(url: string, o: ConnectOptions): Promise<WebSoc
   return new Promise((resolve, reject) => {
     if (o.signal?.aborted) return reject(o.signal.reason);
     const ws = new WebSocket(url, { headers: o.headers, handshakeTimeout: o.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, perMessageDeflate: false });
+    o.onSocket?.(ws);
     let settled = false;
     const done = (err?: unknown) => {
       if (settled) return;
@@ -43,11 +49,16 @@ export function connectWebSocket(url: string, o: ConnectOptions): Promise<WebSoc
     };
     const onClose = (code: number, reason: Buffer) => done(closeError(o.provider, code, reason.toString()));
     const onResponse = (_req: unknown, res: import('node:http').IncomingMessage) => {
+      // The refusal's status and body are the answer: the socket's own error/close must not win the race.
+      ws.off('error', onError);
+      ws.off('close', onClose);
+      ws.on('error', () => {});
       const chunks: Buffer[] = [];
+      const finish = (body: string) => { done(statusError(o.provider, res.statusCode ?? 0, body)); ws.terminate(); };
       res.on('data', (c: Buffer) => { if (chunks.length < 16) chunks.push(c); });
-      res.on('end', () => done(statusError(o.provider, res.statusCode ?? 0, Buffer.concat(chunks).toString())));
-      res.on('error', () => done(statusError(o.provider, res.statusCode ?? 0)));
-      ws.terminate();
+      res.on('end', () => finish(Buffer.concat(chunks).toString()));
+      res.on('error', () => finish(''));
+      res.on('close', () => finish(Buffer.concat(chunks).toString()));
     };
     const onAbort = () => { ws.terminate(); done(o.signal!.reason); };
     ws.once('open', onOpen);
@@ -60,14 +71,15 @@ export function connectWebSocket(url: string, o: ConnectOptions): Promise<WebSoc
 
 /**
  * Sends `message()` every `intervalMs` while the socket is open (vendors close idle sockets: Deepgram
- * after 10 s without audio). Returns the stopper.
+ * after 10 s without audio): a string or buffer is sent, `null` sends a WebSocket ping, `undefined`
+ * sends nothing this time (audio is flowing). Returns the stopper.
  */
-export function keepAlive(ws: WebSocket, intervalMs: number, message: () => string | Buffer | null): () => void {
+export function keepAlive(ws: WebSocket, intervalMs: number, message: () => string | Buffer | null | undefined): () => void {
   const t = setInterval(() => {
     if (ws.readyState !== WebSocket.OPEN) return;
     const m = message();
     if (m === null) ws.ping();
-    else ws.send(m);
+    else if (m !== undefined) ws.send(m);
   }, intervalMs);
   t.unref?.();
   const stop = () => clearInterval(t);

@@ -65,6 +65,19 @@ describe('turns', () => {
     expect(c.lines()).toEqual(['HUMAN: yes', 'BOT: Great, booked.']);
   });
 
+  it('an empty final (a vendor closing the turn) ends the turn and adds no empty line, even over the agent', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'where is my order', endOfTurn: false });
+    await c.clock.advance(1300);
+    void c.stt.say({ text: '', finalOnly: true });
+    await c.clock.advance(1500);
+    expect(c.lines()).toEqual(['HUMAN: where is my order']);
+    expect(c.transport.played.length).toBeGreaterThan(0);
+    void c.stt.say({ text: '', finalOnly: true });
+    await c.clock.advance(8000);
+    expect(c.lines()).toEqual(['HUMAN: where is my order', `BOT: ${LONG}`]);
+  });
+
   it('fills the prompt from the call context', async () => {
     const c = await call({ agent: { prompt: 'You work for ${company}. Greet {{name}}.' }, variables: { company: 'Acme', name: 'Ada' } });
     void c.stt.say({ text: 'hi' });

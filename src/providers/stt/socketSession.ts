@@ -16,18 +16,20 @@ export interface SttWire {
   readonly provider: string;
   /** Opens a vendor socket, configured and ready for audio. */
   connect(signal?: AbortSignal): Promise<WebSocket>;
-  /** One frame of the caller's audio (at the session's rate) as the vendor takes it. */
-  encode(frame: AudioFrame): Buffer | string;
+  /** One frame of the caller's audio (at the session's rate) as the vendor takes it; null = nothing to send yet (batching). */
+  encode(frame: AudioFrame): Buffer | string | null;
   /**
    * Vendor message → events, with times in ms relative to the audio this socket received. Throwing a
    * ProviderError (or returning an error event) reports a vendor-side failure.
    */
   parse(data: WebSocket.RawData, isBinary: boolean): SttEvent[];
-  keepAlive?: { intervalMs: number; message: () => string | Buffer | null };
+  keepAlive?: { intervalMs: number; message: () => string | Buffer | null | undefined };
   /** What tells the vendor the audio is over (it then sends its last results and closes). */
   closeMessage?: () => string | Buffer;
   /** Sent once the socket is open and before any audio (if the vendor needs a config message). */
   onOpen?(ws: WebSocket): void;
+  /** The vendor's own reading of a close code (falls back to the generic one in errors.ts). */
+  closeError?(code: number, reason: string): ProviderError;
 }
 
 /** Audio kept for replay after a drop; older audio belongs to a finished turn anyway. */
@@ -80,7 +82,12 @@ export class SocketSttSession implements SttSession {
     this.pushedMs += ms;
     this.replay.push(entry);
     while (this.replay.length && this.pushedMs - this.replay[0].startMs > REPLAY_LIMIT_MS) this.replay.shift();
-    if (!this.reconnecting && this.ws.readyState === WebSocket.OPEN) this.ws.send(this.wire.encode(frame));
+    if (!this.reconnecting && this.ws.readyState === WebSocket.OPEN) this.send(this.ws, frame);
+  }
+
+  private send(ws: WebSocket, frame: AudioFrame): void {
+    const data = this.wire.encode(frame);
+    if (data !== null) ws.send(data);
   }
 
   private attach(ws: WebSocket): void {
@@ -104,7 +111,8 @@ export class SocketSttSession implements SttSession {
       this.stopKeepAlive?.();
       if (this.closing) { this.closed = true; return; }
       // Even a normal (1000) close is a drop when we did not ask for it: the call is still going.
-      void this.onDrop(closeError(this.wire.provider, code, reason.toString()));
+      const text = reason.toString();
+      void this.onDrop(this.wire.closeError?.(code, text) ?? closeError(this.wire.provider, code, text));
     });
   }
 
@@ -150,7 +158,7 @@ export class SocketSttSession implements SttSession {
       this.ws = ws;
       this.offsetMs = this.replay.length ? this.replay[0].startMs : this.pushedMs;
       this.attach(ws);
-      for (const r of this.replay) ws.send(this.wire.encode(r.frame));
+      for (const r of this.replay) this.send(ws, r.frame);
     } catch (err) {
       this.fail(err instanceof ProviderError ? err : asProviderError(this.wire.provider, err));
     } finally {

@@ -78,7 +78,10 @@ export interface FakeTtsControls {
   delayNextFirstByte(ms: number): void;
   /** The next synthesis stream sends some audio, then the connection is cut. */
   dropNextMidStream(): void;
-  /** All text the vendor received for synthesis, in order (joined; whitespace as received). */
+  /**
+   * The text the vendor received for synthesis since the latest `make()` or the latest new context/session,
+   * in order (joined; whitespace as received). Fakes reset it there, so each test sees only its own text.
+   */
   readonly receivedText: string;
   /** performance.now() when the fake last saw a cancel (cancel message or the client closing the stream). */
   readonly lastCancelAt: number | undefined;
