@@ -1,4 +1,4 @@
-import type { AudioFrame } from './audio/frame.js';
+import { durationMs, type AudioFrame } from './audio/frame.js';
 import { rmsDbfs } from './audio/mix.js';
 import type { Clock, Timer } from './clock.js';
 import { fillTemplate } from './templating.js';
@@ -199,6 +199,9 @@ export class Conversation {
   private endAfterReply = false;
   /** Timings of the caller turn being heard; they move into the reply that answers it. */
   private callerTiming: CallerTiming & { startMs?: number } = {};
+  /** Call-clock time of the STT session's audio time 0 (its first frame); vendors time events by audio received. */
+  private sttOrigin?: number;
+  private sttOpenedAt = 0;
   /** Aborted when the call ends: work that outlives a reply (phrase-triggered actions) stops with it. */
   private readonly lifetime = new AbortController();
 
@@ -225,6 +228,7 @@ export class Conversation {
   async start(): Promise<void> {
     const { o } = this;
     this.stt = await o.stt.open({ sampleRate: o.transport.sampleRate, language: o.agent.language });
+    this.sttOpenedAt = o.clock.now();
     this.unsubscribe.push(this.stt.on((e) => this.onStt(e)));
     this.unsubscribe.push(o.transport.on((e) => this.onTransport(e)));
     if (o.agent.callDurationSec) {
@@ -260,6 +264,7 @@ export class Conversation {
     switch (e.type) {
       case 'audio': {
         const frame = this.gate(e.frame);
+        this.sttOrigin ??= this.o.clock.now() - durationMs(frame);
         this.stt?.push(frame);
         this.o.vad?.push(frame).then((events) => { for (const v of events) this.onVad(v); },
           (err: unknown) => this.emit({ type: 'error', error: err instanceof Error ? err : new Error(String(err)), stage: 'vad' }));
@@ -309,9 +314,16 @@ export class Conversation {
     this.barge.timer = this.o.clock.setTimeout(() => this.resume(), FINAL_GRACE_MS);
   }
 
-  private onStt(e: SttEvent): void {
+  /** An STT time (ms of the session's audio) on the call's clock. */
+  private sttTime(ms: number): number {
+    return ms + (this.sttOrigin ?? this.sttOpenedAt);
+  }
+
+  private onStt(raw: SttEvent): void {
     if (this.ended) return;
     const now = this.o.clock.now();
+    const e: SttEvent = raw.type === 'final' ? { ...raw, startMs: this.sttTime(raw.startMs), endMs: this.sttTime(raw.endMs) }
+      : raw.type === 'speech_ended' ? { ...raw, atMs: this.sttTime(raw.atMs) } : raw;
     switch (e.type) {
       case 'speech_started':
         this.onSpeechStart(now);

@@ -48,11 +48,15 @@ export class ProviderError extends Error {
 
 export interface WordTiming {
   word: string;
-  /** Milliseconds from the start of the utterance's audio. */
+  /** Milliseconds on the audio timeline of whatever reports it (STT session or TTS session). */
   startMs: number;
   endMs: number;
 }
 
+/**
+ * Times in STT events (`atMs`, `startMs`, `endMs`, word timings) are milliseconds of the session's audio,
+ * counted from its first frame, as vendors report them; the engine maps them onto the call's clock.
+ */
 export type SttEvent =
   | { type: 'speech_started'; atMs: number }
   | { type: 'interim'; text: string; atMs: number }

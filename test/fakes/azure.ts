@@ -25,6 +25,7 @@ import type { FakeSttControls, FakeTtsControls } from '../providers/contract/har
 import { WORD_MS } from '../providers/contract/harness.js';
 import { rejectUpgrade, sleep, startFakeServer, type FailureMode } from './server.js';
 import { TranscriptScript, UtteranceTracker, spreadWords } from './speech.js';
+import { pcmBytes, tone } from './tts.js';
 
 export const AZURE_KEY = 'azure-test-key-7f3a';
 export const RECOGNITION_PATH = '/speech/recognition/conversation/cognitiveservices/v1';
@@ -96,9 +97,6 @@ const display = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) +
 
 export async function startAzureFake(): Promise<AzureFake> {
   const script = new TranscriptScript();
-  /** The text of an utterance cut off by a dropped socket: the replayed audio says it again. */
-  let unfinished: string | undefined;
-  const nextText = () => { const t = unfinished ?? script.next(); unfinished = undefined; return t; };
   let sttFail: FailureMode | undefined;
   let dropNext = false;
   let sttConnections = 0;
@@ -139,7 +137,7 @@ export async function startAzureFake(): Promise<AzureFake> {
 
     const listen = (rate: number) => new UtteranceTracker(rate, {
       onStart(atMs) {
-        current = { text: nextText() };
+        current = { text: script.next() };
         if (dropNext) { dropNext = false; current.dropAt = atMs + 200; }
         // In continuous recognition the service reports speech start once per turn.
         if (!startSent) { startSent = true; send('speech.startDetected', { Offset: Math.round(atMs * TICKS_PER_MS) }); }
@@ -147,7 +145,8 @@ export async function startAzureFake(): Promise<AzureFake> {
       onProgress(startMs, nowMs) {
         if (!current) return;
         if (current.dropAt !== undefined && nowMs >= current.dropAt) {
-          unfinished = current.text;
+          // The replayed audio says it again after the reconnect.
+          script.unshift(current.text);
           current = undefined;
           ws.terminate();
           return;
@@ -157,7 +156,7 @@ export async function startAzureFake(): Promise<AzureFake> {
         send('speech.hypothesis', { Text: heard, Offset: Math.round(startMs * TICKS_PER_MS), Duration: Math.round((nowMs - startMs) * TICKS_PER_MS) });
       },
       onEnd(startMs, endMs) {
-        const text = current?.text ?? nextText();
+        const text = current?.text ?? script.next();
         current = undefined;
         phrase(text, startMs, endMs);
       },
@@ -295,13 +294,11 @@ export async function startAzureFake(): Promise<AzureFake> {
     ttsDrop = false;
     res.writeHead(200, { 'content-type': 'audio/basic', 'transfer-encoding': 'chunked' });
     const words = ssml.text.split(/\s+/).filter(Boolean);
-    const perWord = Math.round((WORD_MS * rate) / 1000);
+    const wordTone = tone(WORD_MS, rate, { hz: 330 });
     for (let i = 0; i < words.length; i++) {
       if (res.destroyed) return;
       if (drop && i === 2) { finished = true; res.destroy(); return; }
-      const tone = new Int16Array(perWord);
-      for (let s = 0; s < perWord; s++) tone[s] = Math.round(6000 * Math.sin((2 * Math.PI * 330 * s) / rate));
-      res.write(Buffer.from(tone.buffer));
+      res.write(pcmBytes(wordTone));
       await sleep(5);
     }
     finished = true;

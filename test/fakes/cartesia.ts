@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { WORD_MS, type FakeTtsControls } from '../providers/contract/harness.js';
 import { rejectUpgrade, startFakeServer, sleep, type FailureMode } from './server.js';
+import { pcmBytes, tone } from './tts.js';
 
 type Json = Record<string, unknown>;
 
@@ -112,8 +113,8 @@ export async function startCartesiaFake(validKey: string): Promise<CartesiaFake>
           ctx.delayMs = 0;
           await sleep(d);
         }
-        const samples = tone(WORD_MS, rate, Math.round((ctx.atMs * rate) / 1000));
-        send({ type: 'chunk', data: Buffer.from(samples.buffer).toString('base64'), done: false, status_code: 206, step_time: 12, context_id: id });
+        const samples = tone(WORD_MS, rate, { phase: Math.round((ctx.atMs * rate) / 1000) });
+        send({ type: 'chunk', data: pcmBytes(samples).toString('base64'), done: false, status_code: 206, step_time: 12, context_id: id });
         if (timestamps) {
           send({ type: 'timestamps', done: false, status_code: 206, context_id: id,
             word_timestamps: { words: [word], start: [ctx.atMs / 1000], end: [(ctx.atMs + WORD_MS) / 1000] } });
@@ -224,11 +225,4 @@ function checkRequest(m: Json): string | undefined {
   const d = m.max_buffer_delay_ms;
   if (d !== undefined && !(Number.isInteger(d) && (d as number) >= 0 && (d as number) <= 1000)) return 'max_buffer_delay_ms must be in [0, 1000]';
   return undefined;
-}
-
-function tone(ms: number, rate: number, phase: number): Int16Array {
-  const n = Math.round((ms * rate) / 1000);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(6000 * Math.sin((2 * Math.PI * 440 * (phase + i)) / rate));
-  return out;
 }

@@ -18,6 +18,7 @@ import type { FakeSttControls, FakeTtsControls } from '../providers/contract/har
 import { WORD_MS } from '../providers/contract/harness.js';
 import { rejectUpgrade, sleep, startFakeServer, type FailureMode, type FakeServer } from './server.js';
 import { spreadWords, TranscriptScript, UtteranceTracker } from './speech.js';
+import { countWords, pcmBytes, tone } from './tts.js';
 
 const NOVA3_LANGS = new Set(['multi', 'en', 'es', 'fr', 'pt', 'de', 'nl', 'sv', 'da', 'it', 'tr', 'no', 'id', 'bg', 'cs', 'fi',
   'hi', 'hu', 'ja', 'ko', 'pl', 'ru', 'uk', 'vi', 'ca', 'et', 'el', 'lv', 'lt', 'ms', 'ro', 'sk', 'be', 'bn', 'bs', 'hr', 'kn',
@@ -335,13 +336,10 @@ function parseSpeakQuery(q: URLSearchParams): SpeakConfig | Rejection {
 
 /** WORD_MS of a 300 Hz tone per word, in the socket's encoding. */
 function voice(text: string, cfg: SpeakConfig): Buffer {
-  const words = text.split(/\s+/).filter(Boolean).length;
-  const n = (words * WORD_MS * cfg.sampleRate) / 1000;
-  const pcm = new Int16Array(n);
-  for (let i = 0; i < n; i++) pcm[i] = Math.round(6000 * Math.sin((2 * Math.PI * 300 * i) / cfg.sampleRate));
+  const pcm = tone(countWords(text) * WORD_MS, cfg.sampleRate, { hz: 300 });
   if (cfg.encoding === 'mulaw') return Buffer.from(encodeMuLaw(pcm));
   if (cfg.encoding === 'alaw') return Buffer.from(encodeALaw(pcm));
-  return Buffer.from(pcm.buffer);
+  return pcmBytes(pcm);
 }
 
 interface TtsFakeState {

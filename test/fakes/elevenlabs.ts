@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { WORD_MS, type FakeTtsControls } from '../providers/contract/harness.js';
 import { rejectUpgrade, startFakeServer, sleep, type FailureMode } from './server.js';
+import { pcmBytes, tone } from './tts.js';
 
 type Json = Record<string, unknown>;
 
@@ -118,14 +119,14 @@ export async function startElevenLabsFake(validKey: string): Promise<ElevenLabsF
       }
       const chars = charTimeline(text);
       const totalMs = words.length * WORD_MS;
-      const audio = tone(totalMs, rate, samplesSent);
+      const audio = tone(totalMs, rate, { phase: samplesSent });
       for (let fromMs = 0; fromMs < totalMs; fromMs += MESSAGE_MS) {
         if (!open || ctx.stopped) return;
         const toMs = Math.min(totalMs, fromMs + MESSAGE_MS);
         const slice = audio.subarray(Math.round((fromMs * rate) / 1000), Math.round((toMs * rate) / 1000));
         samplesSent += slice.length;
         const mine = chars.filter((c) => c.startMs >= fromMs && (c.startMs < toMs || (toMs === totalMs && c.startMs <= toMs)));
-        const msg: Json = { audio: Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength).toString('base64'), isFinal: false, contextId: ctx.id };
+        const msg: Json = { audio: pcmBytes(slice).toString('base64'), isFinal: false, contextId: ctx.id };
         if (alignment) {
           msg.alignment = {
             chars: mine.map((c) => c.ch),
@@ -286,12 +287,5 @@ function charTimeline(text: string): { ch: string; startMs: number; durMs: numbe
     [...part].forEach((ch, i) => out.push({ ch, startMs: at + i * each, durMs: each }));
     at += WORD_MS;
   }
-  return out;
-}
-
-function tone(ms: number, rate: number, phase: number): Int16Array {
-  const n = Math.round((ms * rate) / 1000);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(6000 * Math.sin((2 * Math.PI * 440 * (phase + i)) / rate));
   return out;
 }

@@ -115,10 +115,8 @@ export async function startGoogleSpeechFake(validKey = 'google-test-key'): Promi
   const pkg = grpc.loadPackageDefinition(def) as any;
   const service = pkg.google.cloud.speech.v1.Speech.service as grpc.ServiceDefinition;
 
+  /** An utterance a call was hearing when it died goes back in front: the next call hears it again (the client replays the audio). */
   const script = new TranscriptScript();
-  /** Utterances a call was hearing when it died: the next call hears them again (the client replays the audio). */
-  const unfinished: string[] = [];
-  const nextText = () => unfinished.shift() ?? script.next();
   let failNext: grpc.StatusObject | undefined;
   let dropNext = false;
   let connections = 0;
@@ -188,12 +186,12 @@ export async function startGoogleSpeechFake(validKey = 'google-test-key'): Promi
         lastConfig = config;
         rate = config.config.sampleRateHertz;
         tracker = new UtteranceTracker(rate, {
-          onStart: (at) => { open = { start: at, text: nextText() }; vad('SPEECH_ACTIVITY_BEGIN', at); },
+          onStart: (at) => { open = { start: at, text: script.next() }; vad('SPEECH_ACTIVITY_BEGIN', at); },
           onProgress: (start, now) => {
             if (!open) return;
             if (dropNext && now - start >= 200) {
               dropNext = false;
-              unfinished.push(open.text);
+              script.unshift(open.text);
               open = undefined;
               const relay = relays.get(peerPort);
               relay?.client.destroy();
@@ -223,7 +221,7 @@ export async function startGoogleSpeechFake(validKey = 'google-test-key'): Promi
       new Uint8Array(samples.buffer).set(req.audioContent.subarray(0, samples.length * 2));
       tracker!.push(samples);
       if (tracker!.receivedMs > streamLimitMs) {
-        if (open) unfinished.push(open.text);
+        if (open) script.unshift(open.text);
         open = undefined;
         end(statusError(grpc.status.OUT_OF_RANGE, `Exceeded maximum allowed stream duration of ${Math.round(streamLimitMs / 1000)} seconds.`));
       }
@@ -237,7 +235,7 @@ export async function startGoogleSpeechFake(validKey = 'google-test-key'): Promi
       call.end();
     });
     const abandoned = () => {
-      if (open) unfinished.push(open.text);
+      if (open) script.unshift(open.text);
       open = undefined;
       finished = true;
     };

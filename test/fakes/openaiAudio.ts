@@ -12,9 +12,9 @@ import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { decodeWav } from '../../src/engine/audio/wav.js';
 import type { FakeSttControls, FakeTtsControls } from '../providers/contract/harness.js';
-import { WORD_MS } from '../providers/contract/harness.js';
 import { json, sleep, startFakeServer, type FailureMode } from './server.js';
 import { SPEECH_RMS, TranscriptScript } from './speech.js';
+import { countWords, toneBytes } from './tts.js';
 
 export const SPEECH_MODELS = ['tts-1', 'tts-1-hd', 'gpt-4o-mini-tts', 'gpt-4o-mini-tts-2025-12-15'];
 export const SPEECH_VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'onyx', 'nova', 'sage', 'shimmer', 'verse', 'marin', 'cedar'];
@@ -38,15 +38,6 @@ const apiError = (res: http.ServerResponse, status: number, message: string, typ
 
 /** OpenAI shows only the ends of a wrong key. */
 const redact = (key: string) => (key.length > 8 ? `${key.slice(0, 3)}${'*'.repeat(key.length - 7)}${key.slice(-4)}` : '****');
-
-export function toneBytes(words: number, rate: number): Buffer {
-  const n = Math.round((words * WORD_MS * rate) / 1000);
-  const buf = Buffer.alloc(n * 2);
-  for (let i = 0; i < n; i++) buf.writeInt16LE(Math.round(6000 * Math.sin((2 * Math.PI * 440 * i) / rate)), i * 2);
-  return buf;
-}
-
-export const countWords = (text: string) => text.split(/\s+/).filter(Boolean).length;
 
 export async function startOpenAIAudioFake(validKey: string): Promise<OpenAIAudioFake> {
   let failNext: FailureMode | undefined;

@@ -9,7 +9,7 @@ import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { FakeTtsControls } from '../providers/contract/harness.js';
 import { json, sleep, startFakeServer, type FailureMode } from './server.js';
-import { countWords, toneBytes } from './openaiAudio.js';
+import { countWords, toneBytes } from './tts.js';
 
 const ENGINES = ['PlayHT2.0-turbo', 'PlayHT2.0', 'PlayHT1.0', 'Play3.0-mini', 'PlayDialog', 'PlayDialog-turbo'];
 const QUALITIES = ['draft', 'low', 'medium', 'high', 'premium'];

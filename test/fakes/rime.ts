@@ -12,7 +12,7 @@ import type { WebSocket } from 'ws';
 import type { FakeTtsControls } from '../providers/contract/harness.js';
 import { WORD_MS } from '../providers/contract/harness.js';
 import { rejectUpgrade, sleep, startFakeServer, type FailureMode } from './server.js';
-import { toneBytes } from './openaiAudio.js';
+import { toneBytes } from './tts.js';
 
 const MODELS = ['mist', 'mistv2', 'mistv3', 'arcana', 'arcanav2', 'coda'];
 

@@ -87,6 +87,8 @@ export class TranscriptScript {
   add(...texts: string[]): void { this.queue.push(...texts); }
   next(): string { return this.queue.shift() ?? 'hello'; }
   peek(): string { return this.queue[0] ?? 'hello'; }
+  /** Puts a text back in front: an utterance cut off by a dropped connection is heard again after the reconnect. */
+  unshift(text: string): void { this.queue.unshift(text); }
 }
 
 /** Word timings spread evenly over an utterance, as a vendor would report them (seconds or ms by caller). */

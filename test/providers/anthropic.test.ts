@@ -5,6 +5,7 @@ import { createAnthropicLlm } from '../../src/providers/llm/anthropic.js';
 import { startAnthropicFake, type AnthropicFake } from '../fakes/anthropic.js';
 import { llmContract } from './contract/llm.js';
 import type { LlmHarness } from './contract/harness.js';
+import { drain, failure, never } from './helpers.js';
 
 const VALID_KEY = 'sk-ant-test-valid-0001';
 type Json = Record<string, unknown>;
@@ -33,8 +34,6 @@ llmContract('anthropic', async () => {
   };
 });
 
-const drain = async (it: AsyncIterable<LlmChunk>) => { const out: LlmChunk[] = []; for await (const c of it) out.push(c); return out; };
-const never = () => new AbortController().signal;
 
 describe('Anthropic adapter: the wire request', () => {
   let fake: AnthropicFake;
@@ -137,11 +136,10 @@ describe('Anthropic adapter: the wire request', () => {
     fake.overloadNextMidStream();
     fake.reply({ text: ['Let me', ' see.'] });
     const got: LlmChunk[] = [];
-    const err = await (async () => { for await (const c of llm().stream({ messages: [{ role: 'user', content: 'Hi' }], tools: [], temperature: 0 }, never())) got.push(c); })()
-      .then(() => undefined, (e: unknown) => e);
+    const err = await failure((async () => { for await (const c of llm().stream({ messages: [{ role: 'user', content: 'Hi' }], tools: [], temperature: 0 }, never())) got.push(c); })());
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('unavailable');
-    expect((err as ProviderError).retryable).toBe(true);
+    expect(err.kind).toBe('unavailable');
+    expect(err.retryable).toBe(true);
     expect(got).toEqual([{ type: 'text', text: 'Let me' }]);
   });
 });

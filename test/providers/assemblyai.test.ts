@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SttEvent, SttSession } from '../../src/engine/types.js';
-import { ProviderError } from '../../src/engine/types.js';
+import type { SttEvent } from '../../src/engine/types.js';
 import { createAssemblyAIStt, type SttConfig } from '../../src/providers/stt/assemblyai.js';
 import { startAssemblyAIFake, type AssemblyAIFake } from '../fakes/assemblyai.js';
-import { silenceAudio, speechAudio, toFrames } from '../fakes/speech.js';
+import { silenceAudio, speechAudio } from '../fakes/speech.js';
+import { STT_HARNESS_DEFAULTS } from './contract/harness.js';
 import { sttContract } from './contract/stt.js';
+import { collect, failure, feed, until } from './helpers.js';
 
 const KEY = 'aai-test-key';
 
@@ -14,36 +15,9 @@ sttContract('assemblyai', async () => {
     make: (key = KEY) => createAssemblyAIStt({ apiKey: key, baseUrl: fake.url }, { language: 'en' }),
     validKey: KEY,
     fake,
-    sampleRates: [8000, 16000],
-    speechEvents: true,
-    interim: true,
-    words: true,
-    reconnects: true,
+    ...STT_HARNESS_DEFAULTS,
   };
 });
-
-async function feed(session: SttSession, samples: Int16Array, rate: number, startMs = 0): Promise<void> {
-  for (const f of toFrames(samples, rate, startMs)) {
-    session.push(f);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<ProviderError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  if (!(err instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(err)}`);
-  return err;
-}
 
 describe('AssemblyAI v3 streaming specifics', () => {
   let fake: AssemblyAIFake;
@@ -94,8 +68,7 @@ describe('AssemblyAI v3 streaming specifics', () => {
   it('reports one final per turn, the formatted one, with word timings on the session timeline', async () => {
     fake.script('book a table for two');
     const session = await make().open({ sampleRate: 16000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     await feed(session, silenceAudio(300, 16000), 16000);
     await feed(session, speechAudio(1000, 16000), 16000, 300);
     await feed(session, silenceAudio(600, 16000), 16000, 1300);
@@ -116,8 +89,7 @@ describe('AssemblyAI v3 streaming specifics', () => {
   it('with format_turns off, the unformatted end-of-turn Turn is the final', async () => {
     fake.script('Call me back.');
     const session = await make({ format_turns: false }).open({ sampleRate: 8000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     await feed(session, speechAudio(700, 8000), 8000);
     await feed(session, silenceAudio(600, 8000), 8000, 700);
     await until(() => events.some((e) => e.type === 'final'), 'a final');
@@ -128,13 +100,13 @@ describe('AssemblyAI v3 streaming specifics', () => {
 
   it('a concurrency limit (1008 "Too many concurrent sessions" or 3009) is a quota error, not auth', async () => {
     fake.failNextWith(1008, 'Unauthorized Connection: Too many concurrent sessions');
-    expect((await rejection(make().open({ sampleRate: 16000, language: 'en' }))).kind).toBe('quota');
+    expect((await failure(make().open({ sampleRate: 16000, language: 'en' }))).kind).toBe('quota');
     fake.failNextWith(3009, 'Unauthorized Connection: Too many concurrent sessions');
-    expect((await rejection(make().open({ sampleRate: 16000, language: 'en' }))).kind).toBe('quota');
+    expect((await failure(make().open({ sampleRate: 16000, language: 'en' }))).kind).toBe('quota');
   });
 
   it('a wrong key is an auth error carrying the vendor reason, not the key', async () => {
-    const err = await rejection(make({}, 'not-the-key').open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(make({}, 'not-the-key').open({ sampleRate: 16000, language: 'en' }));
     expect(err.kind).toBe('auth');
     expect(err.message).toContain('Invalid API key');
     expect(err.message).not.toContain('not-the-key');
@@ -142,14 +114,14 @@ describe('AssemblyAI v3 streaming specifics', () => {
 
   it('a refused upgrade (HTTP 503) is a retryable unavailable error', async () => {
     fake.rejectNextUpgrade(503);
-    const err = await rejection(make().open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(make().open({ sampleRate: 16000, language: 'en' }));
     expect(err.kind).toBe('unavailable');
     expect(err.retryable).toBe(true);
   });
 
   it('no Begin within the connect timeout is a timeout error', async () => {
     fake.holdNextBegin();
-    const err = await rejection(make({ connectTimeoutMs: 300 }).open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(make({ connectTimeoutMs: 300 }).open({ sampleRate: 16000, language: 'en' }));
     expect(err.kind).toBe('timeout');
   });
 
@@ -168,8 +140,7 @@ describe('AssemblyAI v3 streaming specifics', () => {
 
   it('a protocol error mid-session (3006) is reported once and not retried', async () => {
     const session = await make().open({ sampleRate: 16000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     const before = fake.connections;
     fake.failOpenConnections(3006, 'Invalid Message Type: Bogus');
     const e = await until(() => events.find((x) => x.type === 'error'), 'the error event');
@@ -183,8 +154,7 @@ describe('AssemblyAI v3 streaming specifics', () => {
   it('a server error mid-session (3005) reconnects instead of failing the call', async () => {
     fake.script('still here');
     const session = await make().open({ sampleRate: 16000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     const before = fake.connections;
     fake.failOpenConnections(3005, 'Session Cancelled: An error occurred');
     await until(() => fake.connections > before, 'the reconnect');

@@ -5,15 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ProviderError, type SttEvent, type SttSession, type TtsEvent } from '../../src/engine/types.js';
+import { ProviderError, type SttEvent, type TtsEvent } from '../../src/engine/types.js';
 import { azureLocale, azureSttEndpoint, createAzureStt } from '../../src/providers/stt/azure.js';
 import { azureTtsBase, createAzureTts } from '../../src/providers/tts/azure.js';
 import type { VendorAccess } from '../../src/providers/types.js';
 import { AZURE_KEY, RECOGNITION_PATH, startAzureFake, type AzureFake } from '../fakes/azure.js';
-import { silenceAudio, speechAudio, toFrames } from '../fakes/speech.js';
-import { WORD_MS } from './contract/harness.js';
+import { silenceAudio, speechAudio } from '../fakes/speech.js';
+import { STT_HARNESS_DEFAULTS, TTS_RATES, WORD_MS } from './contract/harness.js';
 import { sttContract } from './contract/stt.js';
 import { ttsContract } from './contract/tts.js';
+import { collect, failure, feed, finals, never, samplesOf, say, until } from './helpers.js';
 
 const access = (fake: AzureFake, key = AZURE_KEY): VendorAccess => ({ apiKey: key, baseUrl: fake.url, extra: { region: 'westus' } });
 const VOICE = { type: 'voice_azure', voice_name: 'en-US-AvaNeural', pitch: null, rate: null };
@@ -24,11 +25,7 @@ sttContract('azure', async () => {
     make: (key = AZURE_KEY) => createAzureStt(access(fake, key), { language: 'en' }),
     validKey: AZURE_KEY,
     fake: fake.stt,
-    sampleRates: [8000, 16000],
-    speechEvents: true,
-    interim: true,
-    words: true,
-    reconnects: true,
+    ...STT_HARNESS_DEFAULTS,
   };
 });
 
@@ -44,59 +41,14 @@ ttsContract('azure', async () => {
     },
     validKey: AZURE_KEY,
     fake: tts,
-    sampleRates: [8000, 16000, 24000],
+    sampleRates: TTS_RATES,
     words: false,
   };
 });
 
-// ---- helpers ----
-
-async function openFailure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ProviderError;
-  }
-  throw new Error('expected open to fail');
-}
-
-async function feed(session: SttSession, samples: Int16Array, rate: number, startMs: number): Promise<number> {
-  for (const f of toFrames(samples, rate, startMs)) {
-    session.push(f);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  return startMs + (samples.length * 1000) / rate;
-}
-
-function collect(session: SttSession): SttEvent[] {
-  const events: SttEvent[] = [];
-  session.on((e) => events.push(e));
-  return events;
-}
-
-async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const finals = (events: SttEvent[]) => events.filter((e): e is Extract<SttEvent, { type: 'final' }> => e.type === 'final');
-
 async function speak(fake: AzureFake, voice: Record<string, unknown>, text: string, sampleRate: number): Promise<TtsEvent[]> {
-  const session = await createAzureTts(access(fake), voice).open({ sampleRate }, new AbortController().signal);
-  const out: TtsEvent[] = [];
-  const done = (async () => { for await (const e of session.events()) out.push(e); })();
-  session.pushText(text);
-  session.flush();
-  await done;
-  return out;
+  return say(await createAzureTts(access(fake), voice).open({ sampleRate }, never()), text);
 }
-
-const samplesOf = (events: TtsEvent[]) => events.reduce((n, e) => n + (e.type === 'audio' ? e.samples.length : 0), 0);
 
 // ---- speech to text ----
 
@@ -194,14 +146,14 @@ describe('Azure speech-to-text', () => {
 
   it('never puts the key in an error (the SDK carries it in the URL)', async () => {
     fake.stt.failNext('quota');
-    const err = await openFailure(createAzureStt(access(fake), { language: 'en' }).open({ sampleRate: 8000, language: 'en' }));
+    const err = await failure(createAzureStt(access(fake), { language: 'en' }).open({ sampleRate: 8000, language: 'en' }));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('quota');
     expect(err.message).not.toContain(AZURE_KEY);
   });
 
   it('an unreachable host is a network error', async () => {
-    const err = await openFailure(createAzureStt({ apiKey: AZURE_KEY, baseUrl: 'http://127.0.0.1:1' }, { language: 'en' })
+    const err = await failure(createAzureStt({ apiKey: AZURE_KEY, baseUrl: 'http://127.0.0.1:1' }, { language: 'en' })
       .open({ sampleRate: 8000, language: 'en' }));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('network');

@@ -5,15 +5,16 @@
  * socket's Flush/Clear/Close semantics with one warm socket per call.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SttEvent, SttSession, TtsEvent, TtsSession } from '../../src/engine/types.js';
+import type { TtsEvent } from '../../src/engine/types.js';
 import { ProviderError } from '../../src/engine/types.js';
 import { createDeepgramStt, type SttConfig } from '../../src/providers/stt/deepgram.js';
 import { createDeepgramTts } from '../../src/providers/tts/deepgram.js';
 import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
-import { silenceAudio, speechAudio, toFrames } from '../fakes/speech.js';
+import { silenceAudio, speechAudio } from '../fakes/speech.js';
 import { WORD_MS } from './contract/harness.js';
 import { sttContract } from './contract/stt.js';
 import { ttsContract } from './contract/tts.js';
+import { collect, drain, failure, feed, finals, normWords as words, samplesOf, until } from './helpers.js';
 
 const KEY = 'dg-test-key-123';
 
@@ -33,41 +34,6 @@ ttsContract('deepgram', async () => {
   };
 });
 
-// ---- helpers ----
-
-async function feed(session: SttSession, samples: Int16Array, rate: number, paceMs = 2): Promise<void> {
-  for (const f of toFrames(samples, rate)) {
-    session.push(f);
-    if (paceMs) await new Promise((r) => setTimeout(r, paceMs));
-  }
-}
-
-function collect(session: SttSession): SttEvent[] {
-  const events: SttEvent[] = [];
-  session.on((e) => events.push(e));
-  return events;
-}
-
-async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const finals = (events: SttEvent[]) => events.filter((e): e is Extract<SttEvent, { type: 'final' }> => e.type === 'final');
-const words = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}\s']/gu, ' ').split(/\s+/).filter(Boolean);
-
-async function drain(session: TtsSession): Promise<TtsEvent[]> {
-  const out: TtsEvent[] = [];
-  for await (const e of session.events()) out.push(e);
-  return out;
-}
-
-const samplesOf = (events: TtsEvent[]) => events.reduce((n, e) => n + (e.type === 'audio' ? e.samples.length : 0), 0);
 const wordSamples = (n: number, rate: number) => (n * WORD_MS * rate) / 1000;
 
 // ---- speech to text ----
@@ -192,11 +158,11 @@ describe('Deepgram STT specifics', () => {
   });
 
   it('a refused key reports Deepgram\'s reason and never echoes the key', async () => {
-    const err = await stt({}, 'not-the-key-xyz').open({ sampleRate: 16000, language: 'en' }).catch((e: unknown) => e);
+    const err = await failure(stt({}, 'not-the-key-xyz').open({ sampleRate: 16000, language: 'en' }));
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('auth');
-    expect((err as ProviderError).message).toContain('Invalid credentials');
-    expect((err as ProviderError).message).not.toContain('not-the-key-xyz');
+    expect(err.kind).toBe('auth');
+    expect(err.message).toContain('Invalid credentials');
+    expect(err.message).not.toContain('not-the-key-xyz');
   });
 });
 
@@ -215,7 +181,7 @@ describe('Deepgram TTS specifics', () => {
   it('opens the speak socket with the stored voice model, raw linear16 and the caller\'s rate', async () => {
     const p = tts();
     const s = await p.open({ sampleRate: 16000 }, signal());
-    const events = drain(s);
+    const events = drain(s.events());
     s.pushText('Hi.');
     s.flush();
     await events;
@@ -227,7 +193,7 @@ describe('Deepgram TTS specifics', () => {
     const p = tts({ type: 'voice_deepgram', model: null });
     const s = await p.open({ sampleRate: 8000 }, signal());
     s.flush();
-    await drain(s);
+    await drain(s.events());
     await p.dispose?.();
     expect(fake.tts.queries.at(-1)!.get('model')).toBe('aura-2-thalia-en');
   });
@@ -258,7 +224,7 @@ describe('Deepgram TTS specifics', () => {
     const s = await p.open({ sampleRate: 16000 }, signal());
     s.pushText('  ');
     s.flush();
-    const got = await drain(s);
+    const got = await drain(s.events());
     await p.dispose?.();
     expect(got).toEqual([{ type: 'done' }]);
     await until(() => sentSince(from).length > 0, 'the whitespace, which still separates words');
@@ -279,7 +245,7 @@ describe('Deepgram TTS specifics', () => {
 
     // The next reply starts at once, while the cleared audio may still be on the wire.
     const b = await p.open({ sampleRate: 16000 }, signal());
-    const events = drain(b);
+    const events = drain(b.events());
     b.pushText('Of course, go ahead.');
     b.flush();
     const got = await events;
@@ -297,7 +263,7 @@ describe('Deepgram TTS specifics', () => {
     await until(() => fake.tts.connections > before, 'the pre-connection');
     for (const text of ['Hello.', 'How can I help?', 'Goodbye.']) {
       const s = await p.open({ sampleRate: 8000 }, signal());
-      const events = drain(s);
+      const events = drain(s.events());
       s.pushText(text);
       s.flush();
       expect((await events).at(-1)).toEqual({ type: 'done' });
@@ -315,7 +281,7 @@ describe('Deepgram TTS specifics', () => {
       const results: TtsEvent[][] = [];
       for (const text of ['First reply here.', 'Second reply here.', 'Third reply here.']) {
         const s = await p.open({ sampleRate: 16000 }, signal());
-        const events = drain(s);
+        const events = drain(s.events());
         s.pushText(text);
         s.flush();
         results.push(await events);
@@ -333,8 +299,8 @@ describe('Deepgram TTS specifics', () => {
   });
 
   it('a rate Deepgram cannot produce is refused before connecting', async () => {
-    const err = await tts().open({ sampleRate: 22050 }, signal()).catch((e: unknown) => e);
+    const err = await failure(tts().open({ sampleRate: 22050 }, signal()));
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('protocol');
+    expect(err.kind).toBe('protocol');
   });
 });

@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProviderError, type TtsEvent, type TtsSession } from '../../src/engine/types.js';
+import { ProviderError } from '../../src/engine/types.js';
 import { AlignmentWords, createElevenLabsTts, elevenLabsCloseError } from '../../src/providers/tts/elevenlabs.js';
 import { startElevenLabsFake, type ElevenLabsFake } from '../fakes/elevenlabs.js';
 import { ttsContract } from './contract/tts.js';
-import { WORD_MS } from './contract/harness.js';
+import { TTS_RATES, WORD_MS } from './contract/harness.js';
+import { drain, failure, never, samplesOf as samples, say, until as waitFor, wordsOf as words } from './helpers.js';
+
+/** The fake hears the client a moment after it sends. */
+const until = (cond: () => boolean) => waitFor(cond, 'condition', 1000);
 
 const KEY = 'xi-test-key';
 const VOICE = {
@@ -17,35 +21,10 @@ ttsContract('elevenlabs', async () => {
     make: (key = KEY) => createElevenLabsTts({ apiKey: key, baseUrl: fake.url }, VOICE),
     validKey: KEY,
     fake,
-    sampleRates: [8000, 16000, 24000],
+    sampleRates: TTS_RATES,
     words: true,
   };
 });
-
-async function drain(session: TtsSession): Promise<TtsEvent[]> {
-  const out: TtsEvent[] = [];
-  for await (const e of session.events()) out.push(e);
-  return out;
-}
-
-async function say(session: TtsSession, ...pieces: string[]): Promise<TtsEvent[]> {
-  const events = drain(session);
-  for (const p of pieces) session.pushText(p);
-  session.flush();
-  return events;
-}
-
-/** The fake hears the client a moment after it sends. */
-async function until(cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 1000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-const samples = (ev: TtsEvent[]) => ev.reduce((n, e) => n + (e.type === 'audio' ? e.samples.length : 0), 0);
-const words = (ev: TtsEvent[]) => ev.flatMap((e) => (e.type === 'words' ? e.words : []));
 
 describe('ElevenLabs multi-context socket', () => {
   let fake: ElevenLabsFake;
@@ -56,7 +35,7 @@ describe('ElevenLabs multi-context socket', () => {
 
   it('asks for the voice, model, PCM at the caller rate and per-chunk alignment, and sends the voice settings first', async () => {
     const tts = make({ ...VOICE, style: 0.2, use_speaker_boost: true, speed: 1.1 });
-    const got = await say(await tts.open({ sampleRate: 16000 }, new AbortController().signal), 'Hello there. ');
+    const got = await say(await tts.open({ sampleRate: 16000 }, never()), 'Hello there. ');
     await tts.dispose?.();
     const conn = fake.log.at(-1)!;
     expect(conn.voiceId).toBe('voice-123');
@@ -80,7 +59,7 @@ describe('ElevenLabs multi-context socket', () => {
 
   it('uses the stored model_id and resamples a rate the vendor does not offer', async () => {
     const tts = make({ ...VOICE, model_id: 'eleven_turbo_v2_5' });
-    const got = await say(await tts.open({ sampleRate: 48000 }, new AbortController().signal), 'One two three four.');
+    const got = await say(await tts.open({ sampleRate: 48000 }, never()), 'One two three four.');
     await tts.dispose?.();
     const conn = fake.log.at(-1)!;
     expect(conn.query.get('model_id')).toBe('eleven_turbo_v2_5');
@@ -91,7 +70,7 @@ describe('ElevenLabs multi-context socket', () => {
   it('builds word timings from character alignment split across audio messages', async () => {
     const tts = make();
     const text = 'Extraordinarily long words straddle message boundaries quite often indeed.';
-    const got = await say(await tts.open({ sampleRate: 8000 }, new AbortController().signal), text);
+    const got = await say(await tts.open({ sampleRate: 8000 }, never()), text);
     await tts.dispose?.();
     const ws = words(got);
     expect(ws.map((w) => w.word)).toEqual(text.split(' '));
@@ -105,7 +84,7 @@ describe('ElevenLabs multi-context socket', () => {
     const tts = make();
     // Over the first chunk_length_schedule entry, so the vendor generates it in several chunks.
     const pieces = Array.from({ length: 30 }, (_, i) => `word${i} `);
-    const got = await say(await tts.open({ sampleRate: 16000 }, new AbortController().signal), ...pieces);
+    const got = await say(await tts.open({ sampleRate: 16000 }, never()), ...pieces);
     await tts.dispose?.();
     const ws = words(got);
     expect(ws).toHaveLength(30);
@@ -119,8 +98,8 @@ describe('ElevenLabs multi-context socket', () => {
     tts.preconnect!({ sampleRate: 8000 });
     await new Promise((r) => setTimeout(r, 50));
     expect(fake.connections).toBe(before + 1);
-    await say(await tts.open({ sampleRate: 8000 }, new AbortController().signal), 'First reply.');
-    await say(await tts.open({ sampleRate: 8000 }, new AbortController().signal), 'Second reply.');
+    await say(await tts.open({ sampleRate: 8000 }, never()), 'First reply.');
+    await say(await tts.open({ sampleRate: 8000 }, never()), 'Second reply.');
     expect(fake.connections).toBe(before + 1);
     const conn = fake.log.at(-1)!;
     const inits = conn.messages.filter((m) => m.text === ' ');
@@ -136,14 +115,14 @@ describe('ElevenLabs multi-context socket', () => {
 
   it('a barge-in before the text is complete closes only the context; the socket serves the next reply', async () => {
     const tts = make();
-    const s1 = await tts.open({ sampleRate: 8000 }, new AbortController().signal);
-    const ev1 = drain(s1);
+    const s1 = await tts.open({ sampleRate: 8000 }, never());
+    const ev1 = drain(s1.events());
     s1.pushText('This reply gets interrupted while the model is still writing it ');
     s1.cancel();
     expect(await ev1).toEqual([]);
     const conn = fake.log.at(-1)!;
     await until(() => conn.messages.at(-1)?.close_context === true);
-    const got = await say(await tts.open({ sampleRate: 8000 }, new AbortController().signal), 'Next one.');
+    const got = await say(await tts.open({ sampleRate: 8000 }, never()), 'Next one.');
     expect(got.at(-1)).toEqual({ type: 'done' });
     expect(fake.log.at(-1)).toBe(conn);
     await tts.dispose?.();
@@ -151,7 +130,7 @@ describe('ElevenLabs multi-context socket', () => {
 
   it('a barge-in after the text is complete closes the socket (a flushed context would keep going) and re-opens one', async () => {
     const tts = make();
-    const s = await tts.open({ sampleRate: 8000 }, new AbortController().signal);
+    const s = await tts.open({ sampleRate: 8000 }, never());
     const it = s.events()[Symbol.asyncIterator]();
     s.pushText('A long finished answer that is still being voiced when the caller starts talking over it.');
     s.flush();
@@ -160,7 +139,7 @@ describe('ElevenLabs multi-context socket', () => {
     s.cancel();
     expect((await it.next()).done).toBe(true);
     await until(() => conn.closedAt !== undefined && fake.log.at(-1) !== conn);
-    const got = await say(await tts.open({ sampleRate: 8000 }, new AbortController().signal), 'Fresh socket.');
+    const got = await say(await tts.open({ sampleRate: 8000 }, never()), 'Fresh socket.');
     expect(got.at(-1)).toEqual({ type: 'done' });
     expect(fake.log.at(-1)!.messages[0].voice_settings).toBeDefined();
     await tts.dispose?.();
@@ -169,9 +148,9 @@ describe('ElevenLabs multi-context socket', () => {
   it('an exhausted quota is a quota error even though the vendor closes with 1008 like a bad key', async () => {
     fake.failNext('quota');
     const tts = make();
-    const err = await say(await tts.open({ sampleRate: 8000 }, new AbortController().signal), 'Hello.').then(() => undefined, (e: unknown) => e);
+    const err = await failure(say(await tts.open({ sampleRate: 8000 }, never()), 'Hello.'));
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('quota');
+    expect(err.kind).toBe('quota');
     await tts.dispose?.();
   });
 });

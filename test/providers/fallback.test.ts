@@ -10,6 +10,7 @@ import { withFallback, type FallbackOptions } from '../../src/providers/llm/fall
 import { createOpenAILlm } from '../../src/providers/llm/openai.js';
 import { startAnthropicFake, type AnthropicFake } from '../fakes/anthropic.js';
 import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
+import { drain, failure, never, textOf as text } from './helpers.js';
 
 const OPENAI_KEY = 'sk-openai-primary-0001';
 const ANTHROPIC_KEY = 'sk-ant-fallback-0001';
@@ -21,9 +22,6 @@ const request: LlmRequest = {
   model: 'gpt-4o-mini',
 };
 
-const text = (chunks: LlmChunk[]) => chunks.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('');
-const drain = async (it: AsyncIterable<LlmChunk>) => { const out: LlmChunk[] = []; for await (const c of it) out.push(c); return out; };
-const never = () => new AbortController().signal;
 
 describe('LLM fallback', () => {
   let openai: OpenAIChatFake;
@@ -106,7 +104,7 @@ describe('LLM fallback', () => {
     openai.dropNextMidStream();
     openai.reply({ text: ['We are open', ' until eleven.'] });
     const got: LlmChunk[] = [];
-    const err = await (async () => { for await (const c of make().stream(request, never())) got.push(c); })().then(() => undefined, (e: unknown) => e);
+    const err = await failure((async () => { for await (const c of make().stream(request, never())) got.push(c); })());
     expect(err).toBeInstanceOf(ProviderError);
     expect(text(got)).toBe('We are open');
     expect(anthropic.requests).toBe(before);
@@ -115,9 +113,9 @@ describe('LLM fallback', () => {
   it('when both fail, the error is the fallback\'s', async () => {
     openai.failNext('unavailable');
     anthropic.failNext('quota');
-    const err = await drain(make().stream(request, never())).then(() => undefined, (e: unknown) => e);
+    const err = await failure(drain(make().stream(request, never())));
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('quota');
+    expect(err.kind).toBe('quota');
   });
 
   it('an abort while waiting on the primary closes its request within 50 ms and never calls the fallback', async () => {

@@ -3,6 +3,7 @@ import { ProviderError, type LlmChunk, type LlmRequest } from '../../src/engine/
 import { createGeminiLlm, toContents } from '../../src/providers/llm/gemini.js';
 import { startGeminiFake, validateRequest, type GeminiFake } from '../fakes/gemini.js';
 import { llmContract } from './contract/llm.js';
+import { drain, failure, never, textOf } from './helpers.js';
 
 type Body = {
   contents: { role: string; parts: Record<string, any>[] }[];
@@ -31,21 +32,6 @@ llmContract('gemini', async () => {
   };
 });
 
-async function drain(it: AsyncIterable<LlmChunk>): Promise<LlmChunk[]> {
-  const out: LlmChunk[] = [];
-  for await (const c of it) out.push(c);
-  return out;
-}
-
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ProviderError;
-  }
-  throw new Error('expected a failure');
-}
-
 const ask = (over: Partial<LlmRequest> = {}): LlmRequest => ({
   messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Table for two?' }],
   tools: [],
@@ -63,7 +49,7 @@ describe('Gemini adapter', () => {
 
   it('calls streamGenerateContent over SSE for the configured model with the key in x-goog-api-key', async () => {
     fake.reply({ text: ['Yes.'] });
-    await drain(make().stream(ask(), new AbortController().signal));
+    await drain(make().stream(ask(), never()));
     expect(fake.lastRequest!.path).toBe('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
     expect(fake.lastRequest!.headers['x-goog-api-key']).toBe(fake.validKey);
     const body = fake.lastRequest!.body as Body;
@@ -74,7 +60,7 @@ describe('Gemini adapter', () => {
 
   it('declares tools with their JSON schema as parametersJsonSchema', async () => {
     fake.reply({ text: ['ok'] });
-    await drain(make().stream(ask({ tools: [bookTool] }), new AbortController().signal));
+    await drain(make().stream(ask({ tools: [bookTool] }), never()));
     const decl = (fake.lastRequest!.body as Body).tools![0].functionDeclarations[0];
     expect(decl).toEqual({ name: 'book_table', description: 'Books a table', parametersJsonSchema: bookTool.parameters });
   });
@@ -82,7 +68,7 @@ describe('Gemini adapter', () => {
   it('a whole tool-call round trip is accepted: the call goes back as functionCall with its thought signature, the result as functionResponse', async () => {
     const llm = make();
     fake.reply({ toolCalls: [{ id: 'x', name: 'book_table', arguments: ['{"n":', '2}'] }] });
-    const first = await drain(llm.stream(ask({ tools: [bookTool] }), new AbortController().signal));
+    const first = await drain(llm.stream(ask({ tools: [bookTool] }), never()));
     const call = first.find((c) => c.type === 'tool_call') as Extract<LlmChunk, { type: 'tool_call' }>;
     expect(call.call).toMatchObject({ name: 'book_table' });
     expect(JSON.parse(call.call.arguments)).toEqual({ n: 2 });
@@ -96,8 +82,8 @@ describe('Gemini adapter', () => {
         { role: 'assistant', content: '', toolCalls: [call.call] },
         { role: 'tool', content: 'table 7', toolCallId: call.call.id },
       ],
-    }), new AbortController().signal));
-    expect(second.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('')).toBe('Booked.');
+    }), never()));
+    expect(textOf(second)).toBe('Booked.');
     const body = fake.lastRequest!.body as Body;
     expect(body.contents[1]).toEqual({ role: 'model', parts: [{ functionCall: { name: 'book_table', args: { n: 2 } }, thoughtSignature: signature }] });
     expect(body.contents[2]).toEqual({ role: 'user', parts: [{ functionResponse: { name: 'book_table', response: { output: 'table 7' } } }] });
@@ -130,13 +116,13 @@ describe('Gemini adapter', () => {
   });
 
   it('a key Google calls invalid (400 API_KEY_INVALID) is auth; 401 is auth; 500 is unavailable', async () => {
-    const bad = await failure(drain(make('not-the-key').stream(ask(), new AbortController().signal)));
+    const bad = await failure(drain(make('not-the-key').stream(ask(), never())));
     expect(bad.kind).toBe('auth');
     expect(bad.message).toContain('API key not valid');
     fake.failNextStatus(401);
-    expect((await failure(drain(make().stream(ask(), new AbortController().signal)))).kind).toBe('auth');
+    expect((await failure(drain(make().stream(ask(), never())))).kind).toBe('auth');
     fake.failNextStatus(500);
-    const down = await failure(drain(make().stream(ask(), new AbortController().signal)));
+    const down = await failure(drain(make().stream(ask(), never())));
     expect(down.kind).toBe('unavailable');
     expect(down.retryable).toBe(true);
   });
@@ -144,7 +130,7 @@ describe('Gemini adapter', () => {
   it('a malformed SSE event is a protocol error', async () => {
     fake.reply({ text: ['Fine.', ' Really.'] });
     fake.injectNextRaw('data: {not json\r\n\r\n');
-    const err = await failure(drain(make().stream(ask(), new AbortController().signal)));
+    const err = await failure(drain(make().stream(ask(), never())));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('protocol');
   });
@@ -153,7 +139,7 @@ describe('Gemini adapter', () => {
     fake.hangNextAfterFirstChunk();
     fake.reply({ text: ['One.', ' Two.'] });
     const before = performance.now();
-    for await (const c of make().stream(ask(), new AbortController().signal)) {
+    for await (const c of make().stream(ask(), never())) {
       expect(c).toEqual({ type: 'text', text: 'One.' });
       break;
     }

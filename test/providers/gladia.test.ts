@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SttEvent, SttSession } from '../../src/engine/types.js';
-import { ProviderError } from '../../src/engine/types.js';
+import type { SttEvent } from '../../src/engine/types.js';
 import type { VendorAccess } from '../../src/providers/types.js';
 import { createGladiaStt, type SttConfig } from '../../src/providers/stt/gladia.js';
 import { startGladiaFake, type GladiaFake } from '../fakes/gladia.js';
-import { silenceAudio, speechAudio, toFrames } from '../fakes/speech.js';
+import { silenceAudio, speechAudio } from '../fakes/speech.js';
+import { STT_HARNESS_DEFAULTS } from './contract/harness.js';
 import { sttContract } from './contract/stt.js';
+import { collect, failure, feed, until } from './helpers.js';
 
 const KEY = 'gladia-test-key';
 
@@ -15,36 +16,9 @@ sttContract('gladia', async () => {
     make: (key = KEY) => createGladiaStt({ apiKey: key, baseUrl: fake.url }, { language: 'en' }),
     validKey: KEY,
     fake,
-    sampleRates: [8000, 16000],
-    speechEvents: true,
-    interim: true,
-    words: true,
-    reconnects: true,
+    ...STT_HARNESS_DEFAULTS,
   };
 });
-
-async function feed(session: SttSession, samples: Int16Array, rate: number, startMs = 0): Promise<void> {
-  for (const f of toFrames(samples, rate, startMs)) {
-    session.push(f);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<ProviderError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  if (!(err instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(err)}`);
-  return err;
-}
 
 describe('Gladia live v2 specifics', () => {
   let fake: GladiaFake;
@@ -83,8 +57,7 @@ describe('Gladia live v2 specifics', () => {
   it('reports finals with trimmed text and words, in ms on the session timeline', async () => {
     fake.script('book a table');
     const session = await make().open({ sampleRate: 16000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     await feed(session, silenceAudio(400, 16000), 16000);
     await feed(session, speechAudio(900, 16000), 16000, 400);
     await feed(session, silenceAudio(600, 16000), 16000, 1300);
@@ -112,19 +85,19 @@ describe('Gladia live v2 specifics', () => {
   });
 
   it('a config Gladia refuses (unknown model) is a protocol error with the vendor\'s reason', async () => {
-    const err = await rejection(make({ model: 'nova-2' }).open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(make({ model: 'nova-2' }).open({ sampleRate: 16000, language: 'en' }));
     expect(err.kind).toBe('protocol');
     expect(err.message).toContain('400');
   });
 
   it('a rate Gladia does not take is refused by the vendor, not silently resampled', async () => {
-    const err = await rejection(make().open({ sampleRate: 22050, language: 'en' }));
+    const err = await failure(make().open({ sampleRate: 22050, language: 'en' }));
     expect(err.kind).toBe('protocol');
   });
 
   it('a slow init answer is a timeout error', async () => {
     fake.delayNextInit(1000);
-    const err = await rejection(make({ connectTimeoutMs: 200 }).open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(make({ connectTimeoutMs: 200 }).open({ sampleRate: 16000, language: 'en' }));
     expect(err.kind).toBe('timeout');
     expect(err.retryable).toBe(true);
   });
@@ -143,7 +116,7 @@ describe('Gladia live v2 specifics', () => {
 
   it('an init answer without a socket url is a protocol error', async () => {
     fake.answerNextInit({ id: 'x', created_at: new Date().toISOString() });
-    const err = await rejection(make().open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(make().open({ sampleRate: 16000, language: 'en' }));
     expect(err.kind).toBe('protocol');
   });
 
@@ -152,8 +125,7 @@ describe('Gladia live v2 specifics', () => {
     fake.dropDuringNextUtterance();
     const inits = fake.inits.length;
     const session = await make().open({ sampleRate: 16000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     await feed(session, silenceAudio(300, 16000), 16000);
     await feed(session, speechAudio(1000, 16000), 16000, 300);
     await feed(session, silenceAudio(700, 16000), 16000, 1300);

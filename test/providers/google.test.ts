@@ -1,11 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { ProviderError, type SttEvent, type SttSession } from '../../src/engine/types.js';
+import { ProviderError, type SttEvent } from '../../src/engine/types.js';
 import { createGoogleStt, googleLanguage, grpcError, speechContexts, type SttConfig } from '../../src/providers/stt/google.js';
-import { silenceAudio, speechAudio, toFrames } from '../fakes/speech.js';
+import { silenceAudio, speechAudio } from '../fakes/speech.js';
 import { configProblem, startGoogleSpeechFake, type GoogleSpeechFake } from '../fakes/googleSpeech.js';
+import { STT_HARNESS_DEFAULTS } from './contract/harness.js';
 import { sttContract } from './contract/stt.js';
+import { collect, failure, feed, finals, until } from './helpers.js';
 
 sttContract('google', async () => {
   const fake = await startGoogleSpeechFake();
@@ -13,42 +15,9 @@ sttContract('google', async () => {
     make: (key) => createGoogleStt({ apiKey: key ?? fake.validKey, baseUrl: fake.url }, { language: 'en' }),
     validKey: fake.validKey,
     fake,
-    sampleRates: [8000, 16000],
-    speechEvents: true,
-    interim: true,
-    words: true,
-    reconnects: true,
+    ...STT_HARNESS_DEFAULTS,
   };
 });
-
-async function feed(session: SttSession, samples: Int16Array, rate: number, startMs: number, paceMs = 2): Promise<number> {
-  for (const f of toFrames(samples, rate, startMs)) {
-    session.push(f);
-    await new Promise((r) => setTimeout(r, paceMs));
-  }
-  return startMs + (samples.length * 1000) / rate;
-}
-
-async function until<T>(probe: () => T | undefined | false, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const finals = (events: SttEvent[]) => events.filter((e): e is Extract<SttEvent, { type: 'final' }> => e.type === 'final');
-
-async function openError(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ProviderError;
-  }
-  throw new Error('expected open to fail');
-}
 
 describe('Google Speech-to-Text adapter', () => {
   let fake: GoogleSpeechFake;
@@ -88,14 +57,13 @@ describe('Google Speech-to-Text adapter', () => {
     fake.script('first one', 'second one');
     const stt = make();
     const session = await stt.open({ sampleRate: 16000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     let t = await feed(session, silenceAudio(300, 16000), 16000, 0);
     t = await feed(session, speechAudio(700, 16000), 16000, t);
     t = await feed(session, silenceAudio(700, 16000), 16000, t);
     t = await feed(session, speechAudio(700, 16000), 16000, t);
     await feed(session, silenceAudio(700, 16000), 16000, t);
-    await until(() => finals(events).length >= 2, 5000, 'two finals');
+    await until(() => finals(events).length >= 2, 'two finals');
     await session.close();
     await stt.dispose?.();
     const [a, b] = finals(events);
@@ -112,8 +80,7 @@ describe('Google Speech-to-Text adapter', () => {
     const callsBefore = fake.calls;
     const stt = make({ streamLimitMs: 2000 });
     const session = await stt.open({ sampleRate: 8000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     // Half real time: Google's voice events lag the audio a little, as they do on a live call.
     let t = await feed(session, speechAudio(500, 8000), 8000, 0, 10);
     t = await feed(session, silenceAudio(1400, 8000), 8000, t, 10);
@@ -121,7 +88,7 @@ describe('Google Speech-to-Text adapter', () => {
     t = await feed(session, silenceAudio(900, 8000), 8000, t, 10);
     t = await feed(session, speechAudio(500, 8000), 8000, t, 10);
     await feed(session, silenceAudio(700, 8000), 8000, t, 10);
-    await until(() => finals(events).length >= 3, 6000, 'three finals');
+    await until(() => finals(events).length >= 3, 'three finals', 6000);
     await session.close();
     await stt.dispose?.();
     fake.setStreamLimit(305_000);
@@ -138,13 +105,12 @@ describe('Google Speech-to-Text adapter', () => {
     const callsBefore = fake.calls;
     const stt = make();
     const session = await stt.open({ sampleRate: 8000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     // Google cuts the stream 200 ms into the utterance.
     let t = await feed(session, silenceAudio(1300, 8000), 8000, 0);
     t = await feed(session, speechAudio(600, 8000), 8000, t);
     await feed(session, silenceAudio(600, 8000), 8000, t);
-    await until(() => finals(events).length >= 1, 5000, 'a final after the limit');
+    await until(() => finals(events).length >= 1, 'a final after the limit');
     await session.close();
     await stt.dispose?.();
     fake.setStreamLimit(305_000);
@@ -162,11 +128,10 @@ describe('Google Speech-to-Text adapter', () => {
     fake.script('signed in');
     const stt = createGoogleStt({ apiKey: '', baseUrl: fake.url, extra: { service_account_json: sa } }, { language: 'en-GB' });
     const session = await stt.open({ sampleRate: 16000, language: 'en-GB' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     const t = await feed(session, speechAudio(600, 16000), 16000, 0);
     await feed(session, silenceAudio(500, 16000), 16000, t);
-    await until(() => finals(events).length >= 1, 5000, 'a final');
+    await until(() => finals(events).length >= 1, 'a final');
     await session.close();
     await stt.dispose?.();
     expect(finals(events)[0].text).toBe('Signed in.');
@@ -174,21 +139,21 @@ describe('Google Speech-to-Text adapter', () => {
 
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const forged = createGoogleStt({ apiKey: '', baseUrl: fake.url, extra: { service_account_json: JSON.stringify({ client_email: email, private_key: other }) } }, { language: 'en' });
-    const err = await openError(forged.open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(forged.open({ sampleRate: 16000, language: 'en' }));
     expect(err.kind).toBe('auth');
     await forged.dispose?.();
   });
 
   it('a malformed service account and a missing key are auth errors', async () => {
     const broken = createGoogleStt({ apiKey: '', baseUrl: fake.url, extra: { service_account_json: '{not json' } }, { language: 'en' });
-    expect((await openError(broken.open({ sampleRate: 8000, language: 'en' }))).kind).toBe('auth');
+    expect((await failure(broken.open({ sampleRate: 8000, language: 'en' }))).kind).toBe('auth');
     const none = createGoogleStt({ apiKey: '', baseUrl: fake.url }, { language: 'en' });
-    expect((await openError(none.open({ sampleRate: 8000, language: 'en' }))).kind).toBe('auth');
+    expect((await failure(none.open({ sampleRate: 8000, language: 'en' }))).kind).toBe('auth');
   });
 
   it('a config Google rejects fails open with a protocol error', async () => {
     const stt = make({ model: 'nova-3' });
-    const err = await openError(stt.open({ sampleRate: 16000, language: 'en' }));
+    const err = await failure(stt.open({ sampleRate: 16000, language: 'en' }));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/model/);
@@ -207,11 +172,10 @@ describe('Google Speech-to-Text adapter', () => {
   it('a failure after the stream was accepted arrives as an error event, not a reconnect loop', async () => {
     const stt = make();
     const session = await stt.open({ sampleRate: 8000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     // A second config mid-stream is malformed: Google ends the call with INVALID_ARGUMENT.
     (session as unknown as { live: { call: { write(m: unknown): void } } }).live.call.write({ streamingConfig: { config: { encoding: 'LINEAR16' } } });
-    const e = await until(() => events.find((x) => x.type === 'error'), 3000, 'an error event');
+    const e = await until(() => events.find((x) => x.type === 'error'), 'an error event', 3000);
     expect((e as Extract<SttEvent, { type: 'error' }>).error.kind).toBe('protocol');
     await session.close();
     await stt.dispose?.();

@@ -3,15 +3,19 @@
  * request shapes, 24 kHz PCM resampled, whisper-1 word timings, keywords as a prompt, the Vocode voice).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SttEvent, TtsEvent } from '../../src/engine/types.js';
+import type { SttEvent } from '../../src/engine/types.js';
 import { ProviderError } from '../../src/engine/types.js';
 import { createOpenAIStt, isoLanguage, promptFor } from '../../src/providers/stt/openai.js';
 import { createOpenAITts, createVocodeVoiceTts } from '../../src/providers/tts/openai.js';
 import { startOpenAIAudioFake, type OpenAIAudioFake } from '../fakes/openaiAudio.js';
-import { silenceAudio, speechAudio, toFrames } from '../fakes/speech.js';
+import { silenceAudio, speechAudio } from '../fakes/speech.js';
 import { sttContract } from './contract/stt.js';
 import { ttsContract } from './contract/tts.js';
-import { WORD_MS } from './contract/harness.js';
+import { TTS_RATES, WORD_MS } from './contract/harness.js';
+import { collect, failure, feed as feedAt, never, samplesOf, say, until } from './helpers.js';
+
+/** Frames every 1 ms: OpenAI's per-utterance requests need no vendor-side pacing. */
+const feed = (session: Parameters<typeof feedAt>[0], samples: Int16Array, rate: number, startMs: number) => feedAt(session, samples, rate, startMs, 1);
 
 const KEY = 'sk-test-openai-audio-1234';
 
@@ -20,7 +24,7 @@ ttsContract('openai', async () => {
   return {
     validKey: KEY,
     fake: fake.tts,
-    sampleRates: [8000, 16000, 24000],
+    sampleRates: TTS_RATES,
     words: false,
     make: (key = KEY) => {
       fake.resetReceivedText();
@@ -43,27 +47,6 @@ sttContract('openai', async () => {
   };
 });
 
-async function drain(it: AsyncIterable<TtsEvent>): Promise<TtsEvent[]> {
-  const out: TtsEvent[] = [];
-  for await (const e of it) out.push(e);
-  return out;
-}
-const samplesOf = (events: TtsEvent[]) => events.reduce((n, e) => n + (e.type === 'audio' ? e.samples.length : 0), 0);
-
-async function feed(session: { push(f: ReturnType<typeof toFrames>[number]): void }, samples: Int16Array, rate: number, startMs: number) {
-  for (const f of toFrames(samples, rate, startMs)) { session.push(f); await new Promise((r) => setTimeout(r, 1)); }
-  return startMs + (samples.length * 1000) / rate;
-}
-async function until<T>(probe: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('OpenAI speech specifics', () => {
   let fake: OpenAIAudioFake;
   beforeAll(async () => { fake = await startOpenAIAudioFake(KEY); });
@@ -71,11 +54,7 @@ describe('OpenAI speech specifics', () => {
 
   async function speak(voice: Record<string, unknown>, text: string, rate = 8000, extra?: Record<string, string>) {
     const tts = (voice.type === 'voice_vocode' ? createVocodeVoiceTts : createOpenAITts)({ apiKey: KEY, baseUrl: fake.url, extra }, voice);
-    const s = await tts.open({ sampleRate: rate }, new AbortController().signal);
-    const events = drain(s.events());
-    s.pushText(text);
-    s.flush();
-    return events;
+    return say(await tts.open({ sampleRate: rate }, never()), text);
   }
 
   it('sends the stored voice, model, speed and instructions, asking for raw PCM', async () => {
@@ -102,7 +81,7 @@ describe('OpenAI speech specifics', () => {
   });
 
   it('a voice OpenAI does not have is a protocol error, not a retryable one', async () => {
-    const err = await speak({ type: 'voice_openai', voice: 'not-a-voice' }, 'Hello there.').catch((e) => e);
+    const err = await failure(speak({ type: 'voice_openai', voice: 'not-a-voice' }, 'Hello there.'));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('protocol');
     expect(err.retryable).toBe(false);
@@ -117,8 +96,7 @@ describe('OpenAI transcription specifics', () => {
   async function utterance(model: string | undefined, opts: { language?: string; keywords?: Record<string, number> } = {}, rate = 16000) {
     const stt = createOpenAIStt({ apiKey: KEY, baseUrl: fake.url }, { model, language: 'en' });
     const session = await stt.open({ sampleRate: rate, language: opts.language ?? 'en-US', keywords: opts.keywords });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     let t = await feed(session, silenceAudio(300, rate), rate, 0);
     t = await feed(session, speechAudio(1000, rate), rate, t);
     await feed(session, silenceAudio(700, rate), rate, t);
@@ -169,7 +147,7 @@ describe('OpenAI transcription specifics', () => {
 
   it('an unknown model fails open (model check), before the caller speaks', async () => {
     const stt = createOpenAIStt({ apiKey: KEY, baseUrl: fake.url }, { model: 'gpt-9-transcribe', language: 'en' });
-    const err = await stt.open({ sampleRate: 8000, language: 'en' }).catch((e) => e);
+    const err = await failure(stt.open({ sampleRate: 8000, language: 'en' }));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('protocol');
   });
@@ -188,8 +166,7 @@ describe('OpenAI transcription specifics', () => {
     fake.stt.script('still talking');
     const stt = createOpenAIStt({ apiKey: KEY, baseUrl: fake.url }, { language: 'en' });
     const session = await stt.open({ sampleRate: 8000, language: 'en' });
-    const events: SttEvent[] = [];
-    session.on((e) => events.push(e));
+    const events = collect(session);
     await feed(session, speechAudio(800, 8000), 8000, 0);
     await session.close();
     expect(events.find((e) => e.type === 'final')).toMatchObject({ text: 'still talking', endOfTurn: true });

@@ -9,6 +9,7 @@ import type { VendorAccess } from '../../src/providers/types.js';
 import { startOpenAIChatFake, type OpenAIChatFake, type OpenAIChatFakeOptions } from '../fakes/openai.js';
 import { llmContract } from './contract/llm.js';
 import type { LlmHarness } from './contract/harness.js';
+import { drain, failure, never, textOf } from './helpers.js';
 
 const VALID_KEY = 'sk-test-valid-key-0001';
 const API_VERSION = '2024-10-21';
@@ -65,8 +66,6 @@ for (const f of FLAVOURS) {
   });
 }
 
-const drain = async (it: AsyncIterable<LlmChunk>) => { const out: LlmChunk[] = []; for await (const c of it) out.push(c); return out; };
-const never = () => new AbortController().signal;
 
 const conversation: LlmRequest = {
   messages: [
@@ -145,10 +144,9 @@ describe('OpenAI chat adapter: the wire request', () => {
     fake.route.endNextEarly();
     fake.reply({ text: ['We have', ' a table.'] });
     const got: LlmChunk[] = [];
-    const err = await (async () => { for await (const c of createOpenAILlm({ apiKey: VALID_KEY, baseUrl: `${fake.url}/v1` }, { model: 'gpt-4o-mini' }).stream(conversation, never())) got.push(c); })()
-      .then(() => undefined, (e: unknown) => e);
+    const err = await failure((async () => { for await (const c of createOpenAILlm({ apiKey: VALID_KEY, baseUrl: `${fake.url}/v1` }, { model: 'gpt-4o-mini' }).stream(conversation, never())) got.push(c); })());
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('network');
+    expect(err.kind).toBe('network');
     expect(got).toEqual([{ type: 'text', text: 'We have' }]);
   });
 
@@ -156,11 +154,10 @@ describe('OpenAI chat adapter: the wire request', () => {
     fake.route.errorNextMidStream();
     fake.reply({ text: ['Let me', ' check.'] });
     const got: LlmChunk[] = [];
-    const err = await (async () => { for await (const c of createOpenAILlm({ apiKey: VALID_KEY, baseUrl: `${fake.url}/v1` }, { model: 'gpt-4o-mini' }).stream(conversation, never())) got.push(c); })()
-      .then(() => undefined, (e: unknown) => e);
+    const err = await failure((async () => { for await (const c of createOpenAILlm({ apiKey: VALID_KEY, baseUrl: `${fake.url}/v1` }, { model: 'gpt-4o-mini' }).stream(conversation, never())) got.push(c); })());
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('unavailable');
-    expect((err as ProviderError).retryable).toBe(true);
+    expect(err.kind).toBe('unavailable');
+    expect(err.retryable).toBe(true);
     expect(got).toEqual([{ type: 'text', text: 'Let me' }]);
   });
 
@@ -179,12 +176,11 @@ describe('OpenAI chat adapter: the wire request', () => {
   });
 
   it('a request the vendor rejects as malformed is a protocol error, not retryable', async () => {
-    const err = await drain(createOpenAILlm({ apiKey: VALID_KEY, baseUrl: `${fake.url}/v1` }, { model: 'gpt-4o-mini' })
-      .stream({ messages: [{ role: 'tool', content: 'orphan', toolCallId: 'call_missing' }], tools: [], temperature: 0 }, never()))
-      .catch((e: unknown) => e as ProviderError);
+    const err = await failure(drain(createOpenAILlm({ apiKey: VALID_KEY, baseUrl: `${fake.url}/v1` }, { model: 'gpt-4o-mini' })
+      .stream({ messages: [{ role: 'tool', content: 'orphan', toolCallId: 'call_missing' }], tools: [], temperature: 0 }, never())));
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('protocol');
-    expect((err as ProviderError).retryable).toBe(false);
+    expect(err.kind).toBe('protocol');
+    expect(err.retryable).toBe(false);
   });
 });
 
@@ -197,7 +193,7 @@ describe('OpenAI-compatible server without a key', () => {
     fake.reply({ text: ['Local', ' model', ' here.'] });
     const access: VendorAccess = { apiKey: '', baseUrl: `${fake.url}/v1` };
     const chunks = await drain(createOpenAILlm(access, { model: 'llama3.1' }).stream({ messages: [{ role: 'user', content: 'Hi' }], tools: [], temperature: 0.2 }, never()));
-    expect(chunks.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('')).toBe('Local model here.');
+    expect(textOf(chunks)).toBe('Local model here.');
     expect(fake.lastRequest!.headers.authorization).toBeUndefined();
     expect((fake.lastRequest!.body as Json).model).toBe('llama3.1');
   });
@@ -220,8 +216,8 @@ describe('Azure OpenAI', () => {
 
   it('an api-version the resource does not serve fails as a protocol error', async () => {
     const llm = createAzureOpenAILlm({ apiKey: VALID_KEY, baseUrl: fake.url, extra: { api_version: '2019-01-01' } }, { model: 'gpt-4o' });
-    const err = await drain(llm.stream({ messages: [{ role: 'user', content: 'Hi' }], tools: [], temperature: 0.5 }, never())).catch((e: unknown) => e);
+    const err = await failure(drain(llm.stream({ messages: [{ role: 'user', content: 'Hi' }], tools: [], temperature: 0.5 }, never())));
     expect(err).toBeInstanceOf(ProviderError);
-    expect((err as ProviderError).kind).toBe('protocol');
+    expect(err.kind).toBe('protocol');
   });
 });

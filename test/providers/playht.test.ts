@@ -7,8 +7,9 @@ import type { TtsEvent } from '../../src/engine/types.js';
 import { ProviderError } from '../../src/engine/types.js';
 import { createPlayHTTts, voiceEngineFor } from '../../src/providers/tts/playht.js';
 import { startPlayHTFake, type PlayHTFake } from '../fakes/playht.js';
-import { WORD_MS } from './contract/harness.js';
+import { TTS_RATES, WORD_MS } from './contract/harness.js';
 import { ttsContract } from './contract/tts.js';
+import { failure, never, samplesOf, say } from './helpers.js';
 
 const KEY = 'playht-secret-key-1';
 const USER = 'user-abc123';
@@ -19,7 +20,7 @@ ttsContract('playht', async () => {
   return {
     validKey: KEY,
     fake,
-    sampleRates: [8000, 16000, 24000],
+    sampleRates: TTS_RATES,
     words: false,
     make: (key = KEY) => {
       fake.resetReceivedText();
@@ -30,15 +31,8 @@ ttsContract('playht', async () => {
 
 async function speak(fake: PlayHTFake, voice: Record<string, unknown>, text: string, rate = 16000, extra: Record<string, string> = { user_id: USER }): Promise<TtsEvent[]> {
   const tts = createPlayHTTts({ apiKey: KEY, baseUrl: fake.url, extra }, voice);
-  const s = await tts.open({ sampleRate: rate }, new AbortController().signal);
-  const out: TtsEvent[] = [];
-  const done = (async () => { for await (const e of s.events()) out.push(e); })();
-  s.pushText(text);
-  s.flush();
-  await done;
-  return out;
+  return say(await tts.open({ sampleRate: rate }, never()), text);
 }
-const samplesOf = (events: TtsEvent[]) => events.reduce((n, e) => n + (e.type === 'audio' ? e.samples.length : 0), 0);
 
 describe('PlayHT specifics', () => {
   let fake: PlayHTFake;
@@ -73,7 +67,7 @@ describe('PlayHT specifics', () => {
   });
 
   it('without any user id, open fails with an auth error', async () => {
-    const err = await speak(fake, { type: 'voice_play_ht', voice_id: VOICE }, 'Hi.', 16000, {}).catch((e) => e);
+    const err = await failure(speak(fake, { type: 'voice_play_ht', voice_id: VOICE }, 'Hi.', 16000, {}));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('auth');
   });
@@ -93,7 +87,7 @@ describe('PlayHT specifics', () => {
   });
 
   it('an out-of-range setting is a protocol error carrying PlayHT\'s message', async () => {
-    const err = await speak(fake, { type: 'voice_play_ht', voice_id: VOICE, voice_guidance: 9 }, 'Hi there.').catch((e) => e);
+    const err = await failure(speak(fake, { type: 'voice_play_ht', voice_id: VOICE, voice_guidance: 9 }, 'Hi there.'));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('protocol');
     expect(err.message).toContain('voice_guidance');

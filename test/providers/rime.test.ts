@@ -3,11 +3,12 @@
  * sentence-by-sentence flushing, pre-connection and the host mapping.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TtsEvent } from '../../src/engine/types.js';
 import { ProviderError } from '../../src/engine/types.js';
 import { createRimeTts, rimeSocketBase } from '../../src/providers/tts/rime.js';
 import { startRimeFake, type RimeFake } from '../fakes/rime.js';
+import { TTS_RATES } from './contract/harness.js';
 import { ttsContract } from './contract/tts.js';
+import { drain, failure, never, say, wordsOf } from './helpers.js';
 
 const KEY = 'rime-key-0001';
 
@@ -16,7 +17,7 @@ ttsContract('rime', async () => {
   return {
     validKey: KEY,
     fake,
-    sampleRates: [8000, 16000, 24000],
+    sampleRates: TTS_RATES,
     words: true,
     make: (key = KEY) => {
       fake.resetReceivedText();
@@ -25,12 +26,6 @@ ttsContract('rime', async () => {
   };
 });
 
-async function drain(it: AsyncIterable<TtsEvent>): Promise<TtsEvent[]> {
-  const out: TtsEvent[] = [];
-  for await (const e of it) out.push(e);
-  return out;
-}
-
 describe('Rime specifics', () => {
   let fake: RimeFake;
   beforeAll(async () => { fake = await startRimeFake(KEY); });
@@ -38,18 +33,15 @@ describe('Rime specifics', () => {
 
   it('opens /ws3 with the stored voice, PCM at the call rate and segment=never', async () => {
     const tts = createRimeTts({ apiKey: KEY, baseUrl: fake.url }, { type: 'voice_rime', speaker: 'luna', speed_alpha: 0.9, model_id: 'mist' });
-    const s = await tts.open({ sampleRate: 8000 }, new AbortController().signal);
-    const events = drain(s.events());
-    s.pushText('Hello there.');
-    s.flush();
-    await events;
+    const s = await tts.open({ sampleRate: 8000 }, never());
+    await say(s, 'Hello there.');
     expect(Object.fromEntries(fake.sockets.at(-1)!)).toEqual({ speaker: 'luna', modelId: 'mist', audioFormat: 'pcm', samplingRate: '8000', segment: 'never', speedAlpha: '0.9' });
   });
 
   it('sends no speedAlpha to arcana, and maps the stored v1 model to mist', async () => {
     for (const model_id of ['arcana', 'v1']) {
       const tts = createRimeTts({ apiKey: KEY, baseUrl: fake.url }, { type: 'voice_rime', speaker: 'astra', speed_alpha: 1.2, model_id });
-      const s = await tts.open({ sampleRate: 16000 }, new AbortController().signal);
+      const s = await tts.open({ sampleRate: 16000 }, never());
       s.flush();
       await drain(s.events());
     }
@@ -61,7 +53,7 @@ describe('Rime specifics', () => {
 
   it('flushes each sentence as soon as it is complete, then ends with eos', async () => {
     const tts = createRimeTts({ apiKey: KEY, baseUrl: fake.url }, { type: 'voice_rime', speaker: 'cove' });
-    const s = await tts.open({ sampleRate: 16000 }, new AbortController().signal);
+    const s = await tts.open({ sampleRate: 16000 }, never());
     const from = fake.messages.length;
     const events = drain(s.events());
     s.pushText('The first sentence is here. And the');
@@ -72,7 +64,7 @@ describe('Rime specifics', () => {
     const got = await events;
     expect(fake.messages.slice(from + 2)).toEqual([{ text: ' And the second one.' }, { operation: 'flush' }, { operation: 'eos' }]);
     // Timings of the second synthesis continue after the first one's audio.
-    const words = got.flatMap((e) => (e.type === 'words' ? e.words : []));
+    const words = wordsOf(got);
     expect(words.map((w) => w.word).join(' ')).toBe('The first sentence is here. And the second one.');
     expect(words[5].startMs).toBeCloseTo(500, 0);
   });
@@ -83,10 +75,8 @@ describe('Rime specifics', () => {
     tts.preconnect!({ sampleRate: 16000 });
     await new Promise((r) => setTimeout(r, 50));
     expect(fake.connections - before).toBe(1);
-    const s = await tts.open({ sampleRate: 16000 }, new AbortController().signal);
-    s.pushText('Warm start here.');
-    s.flush();
-    const got = await drain(s.events());
+    const s = await tts.open({ sampleRate: 16000 }, never());
+    const got = await say(s, 'Warm start here.');
     expect(got.at(-1)).toEqual({ type: 'done' });
     await new Promise((r) => setTimeout(r, 50));
     expect(fake.connections - before).toBe(2); // the one used plus the one waiting for the next reply
@@ -95,7 +85,7 @@ describe('Rime specifics', () => {
 
   it('a setting Rime refuses fails open as a protocol error', async () => {
     const tts = createRimeTts({ apiKey: KEY, baseUrl: fake.url }, { type: 'voice_rime', speaker: 'cove', model_id: 'nope' });
-    const err = await tts.open({ sampleRate: 16000 }, new AbortController().signal).catch((e) => e);
+    const err = await failure(tts.open({ sampleRate: 16000 }, never()));
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.kind).toBe('protocol');
   });

@@ -1,4 +1,4 @@
-import type { AudioFrame } from '../audio/frame.js';
+import { durationMs, type AudioFrame } from '../audio/frame.js';
 import type { Clock } from '../clock.js';
 import type { SpeechToText, SttEvent, SttSession, WordTiming } from '../types.js';
 
@@ -43,10 +43,26 @@ export class ScriptedStt implements SpeechToText {
 class ScriptedSttSession implements SttSession {
   private listeners = new Set<(e: SttEvent) => void>();
   closed = false;
+  /** Clock time of this session's audio time 0: its first frame, or its opening if none came. */
+  private origin: number;
+  private framed = false;
 
-  constructor(private readonly owner: ScriptedStt, private readonly clock: Clock) {}
+  constructor(private readonly owner: ScriptedStt, private readonly clock: Clock) {
+    this.origin = clock.now();
+  }
 
-  push(_frame: AudioFrame): void { this.owner.framesReceived++; }
+  push(frame: AudioFrame): void {
+    this.owner.framesReceived++;
+    if (!this.framed) {
+      this.framed = true;
+      this.origin = this.clock.now() - durationMs(frame);
+    }
+  }
+
+  /** Like a vendor, times are ms of this session's audio. */
+  private audioMs(): number {
+    return this.clock.now() - this.origin;
+  }
 
   on(listener: (e: SttEvent) => void): () => void {
     this.listeners.add(listener);
@@ -63,24 +79,24 @@ class ScriptedSttSession implements SttSession {
     const words = u.text.split(/\s+/).filter(Boolean);
     const duration = u.durationMs ?? Math.max(200, words.length * 300);
     await this.clock.sleep(u.inMs ?? 0);
-    const start = this.clock.now();
+    const start = this.audioMs();
     if (!u.finalOnly) this.emit({ type: 'speech_started', atMs: start });
     const step = u.interimEveryMs ?? 0;
     if (step > 0 && !u.finalOnly) {
       for (let t = step; t < duration; t += step) {
         await this.clock.sleep(step);
         const n = Math.max(1, Math.round((t / duration) * words.length));
-        this.emit({ type: 'interim', text: words.slice(0, n).join(' '), atMs: this.clock.now() });
+        this.emit({ type: 'interim', text: words.slice(0, n).join(' '), atMs: this.audioMs() });
       }
       await this.clock.sleep(duration - Math.floor((duration - 1) / step) * step);
     } else {
       await this.clock.sleep(duration);
     }
-    const end = this.clock.now();
+    const end = this.audioMs();
     if (!u.finalOnly) this.emit({ type: 'speech_ended', atMs: end });
     await this.clock.sleep(u.finalDelayMs ?? 0);
     const per = duration / Math.max(1, words.length);
-    const timings: WordTiming[] = words.map((w, i) => ({ word: w, startMs: i * per, endMs: (i + 1) * per }));
+    const timings: WordTiming[] = words.map((w, i) => ({ word: w, startMs: start + i * per, endMs: start + (i + 1) * per }));
     this.emit({ type: 'final', text: words.join(' '), startMs: start, endMs: end, endOfTurn: u.endOfTurn ?? true, words: timings });
   }
 }

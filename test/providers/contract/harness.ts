@@ -101,3 +101,11 @@ export interface TtsHarness {
   /** The vendor returns word timings. */
   words: boolean;
 }
+
+/** What a full-featured socket STT vendor offers; a harness spreads this and overrides what differs. */
+export const STT_HARNESS_DEFAULTS = {
+  sampleRates: [8000, 16000], speechEvents: true, interim: true, words: true, reconnects: true,
+} satisfies Partial<SttHarness>;
+
+/** The call rates every TTS vendor here serves (resampling where the vendor has no such format). */
+export const TTS_RATES = [8000, 16000, 24000];

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError, type LlmChunk, type LlmRequest } from '../../../src/engine/types.js';
+import { drain, failure, textOf as text } from '../helpers.js';
 import type { LlmHarness } from './harness.js';
 
 const request = (over: Partial<LlmRequest> = {}): LlmRequest => ({
@@ -16,23 +17,6 @@ const request = (over: Partial<LlmRequest> = {}): LlmRequest => ({
   temperature: 0.3,
   ...over,
 });
-
-async function drain(it: AsyncIterable<LlmChunk>): Promise<LlmChunk[]> {
-  const out: LlmChunk[] = [];
-  for await (const c of it) out.push(c);
-  return out;
-}
-
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ProviderError;
-  }
-  throw new Error('expected a failure');
-}
-
-const text = (chunks: LlmChunk[]) => chunks.filter((c) => c.type === 'text').map((c) => (c as { text: string }).text).join('');
 
 export function llmContract(name: string, makeHarness: () => Promise<LlmHarness>): void {
   describe(`LLM contract: ${name}`, () => {

@@ -4,50 +4,11 @@
  * without losing the turn, and a clean close.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SttEvent, SttSession } from '../../../src/engine/types.js';
+import type { SttEvent } from '../../../src/engine/types.js';
 import { ProviderError } from '../../../src/engine/types.js';
 import { silenceAudio, speechAudio, toFrames } from '../../fakes/speech.js';
+import { collect, failure, feed, finals, finalText, normWords as words, until } from '../helpers.js';
 import type { SttHarness } from './harness.js';
-
-/** Feeds audio in real time-ish (frames every `paceMs`), as a call would, so vendor timing logic works. */
-async function feed(session: SttSession, samples: Int16Array, rate: number, startMs: number, paceMs = 2): Promise<number> {
-  const frames = toFrames(samples, rate, startMs);
-  for (const f of frames) {
-    session.push(f);
-    if (paceMs) await new Promise((r) => setTimeout(r, paceMs));
-  }
-  return startMs + (samples.length * 1000) / rate;
-}
-
-function collect(session: SttSession): SttEvent[] {
-  const events: SttEvent[] = [];
-  session.on((e) => events.push(e));
-  return events;
-}
-
-async function until<T>(probe: () => T | undefined, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const finals = (events: SttEvent[]) => events.filter((e): e is Extract<SttEvent, { type: 'final' }> => e.type === 'final');
-const finalText = (events: SttEvent[]) => finals(events).map((e) => e.text).join(' ').replace(/\s+/g, ' ').trim();
-/** Vendors punctuate and capitalise; the contract compares words. */
-const words = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}\s']/gu, ' ').split(/\s+/).filter(Boolean);
-
-async function openError(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ProviderError;
-  }
-  throw new Error('expected open to fail');
-}
 
 export function sttContract(name: string, makeHarness: () => Promise<SttHarness>): void {
   describe(`STT contract: ${name}`, () => {
@@ -65,7 +26,7 @@ export function sttContract(name: string, makeHarness: () => Promise<SttHarness>
         let t = await feed(session, silenceAudio(200, rate), rate, 0);
         t = await feed(session, speechAudio(1200, rate), rate, t);
         await feed(session, silenceAudio(900, rate), rate, t);
-        await until(() => finals(events).some((e) => e.endOfTurn), 5000, 'an end-of-turn final');
+        await until(() => finals(events).some((e) => e.endOfTurn), 'an end-of-turn final');
         await session.close();
         await stt.dispose?.();
 
@@ -104,10 +65,10 @@ export function sttContract(name: string, makeHarness: () => Promise<SttHarness>
       const events = collect(session);
       let t = await feed(session, speechAudio(800, rate), rate, 0);
       t = await feed(session, silenceAudio(900, rate), rate, t);
-      await until(() => finals(events).filter((e) => e.endOfTurn).length >= 1, 5000, 'first turn');
+      await until(() => finals(events).filter((e) => e.endOfTurn).length >= 1, 'first turn');
       t = await feed(session, speechAudio(900, rate), rate, t);
       await feed(session, silenceAudio(900, rate), rate, t);
-      await until(() => finals(events).filter((e) => e.endOfTurn).length >= 2, 5000, 'second turn');
+      await until(() => finals(events).filter((e) => e.endOfTurn).length >= 2, 'second turn');
       await session.close();
       const turnEnds = finals(events).filter((e) => e.endOfTurn);
       expect(words(finalText(events))).toEqual(words('hello there what time is it'));
@@ -131,17 +92,17 @@ export function sttContract(name: string, makeHarness: () => Promise<SttHarness>
       const events = collect(session);
       await feed(session, speechAudio(600, rate), rate, 0);
       await feed(session, silenceAudio(600, rate), rate, 600);
-      await until(() => finals(events).length > 0, 5000, 'a final');
+      await until(() => finals(events).length > 0, 'a final');
       await session.close();
       expect(h.fake.gracefulClose).toBe(true);
     });
 
     it('a wrong key fails open with an auth error', async () => {
-      const err = await openError(h.make('wrong-key').open({ sampleRate: h.sampleRates[0], language: 'en' }).then(async (s) => {
+      const err = await failure(h.make('wrong-key').open({ sampleRate: h.sampleRates[0], language: 'en' }).then(async (s) => {
         // Vendors that accept the socket first reject the key in a message: wait for it.
         const events = collect(s);
         s.push(toFrames(silenceAudio(100, h.sampleRates[0]), h.sampleRates[0])[0]);
-        const e = await until(() => events.find((x) => x.type === 'error'), 3000, 'an error event');
+        const e = await until(() => events.find((x) => x.type === 'error'), 'an error event', 3000);
         throw (e as Extract<SttEvent, { type: 'error' }>).error;
       }));
       expect(err).toBeInstanceOf(ProviderError);
@@ -151,14 +112,14 @@ export function sttContract(name: string, makeHarness: () => Promise<SttHarness>
 
     it('an exhausted quota fails with a quota error', async () => {
       h.fake.failNext('quota');
-      const err = await openError(h.make().open({ sampleRate: h.sampleRates[0], language: 'en' }));
+      const err = await failure(h.make().open({ sampleRate: h.sampleRates[0], language: 'en' }));
       expect(err).toBeInstanceOf(ProviderError);
       expect(err.kind).toBe('quota');
     });
 
     it('a vendor outage fails with a retryable unavailable error', async () => {
       h.fake.failNext('unavailable');
-      const err = await openError(h.make().open({ sampleRate: h.sampleRates[0], language: 'en' }));
+      const err = await failure(h.make().open({ sampleRate: h.sampleRates[0], language: 'en' }));
       expect(err).toBeInstanceOf(ProviderError);
       expect(err.kind).toBe('unavailable');
       expect(err.retryable).toBe(true);
@@ -176,7 +137,7 @@ export function sttContract(name: string, makeHarness: () => Promise<SttHarness>
       let t = await feed(session, silenceAudio(500, rate), rate, 0);
       t = await feed(session, speechAudio(1500, rate), rate, t);
       t = await feed(session, silenceAudio(1000, rate), rate, t);
-      await until(() => finals(events).some((e) => e.endOfTurn), 6000, 'the turn after reconnect');
+      await until(() => finals(events).some((e) => e.endOfTurn), 'the turn after reconnect', 6000);
       await session.close();
       expect(h.fake.connections - before).toBe(2);
       expect(events.filter((e) => e.type === 'error')).toEqual([]);
@@ -191,13 +152,13 @@ export function sttContract(name: string, makeHarness: () => Promise<SttHarness>
       if (!stt.preconnect) return skip();
       const before = h.fake.connections;
       stt.preconnect({ sampleRate: rate, language: 'en' });
-      await until(() => h.fake.connections > before || undefined, 3000, 'the pre-connection');
+      await until(() => h.fake.connections > before || undefined, 'the pre-connection', 3000);
       const session = await stt.open({ sampleRate: rate, language: 'en' });
       h.fake.script('warm start');
       const events = collect(session);
       await feed(session, speechAudio(700, rate), rate, 0);
       await feed(session, silenceAudio(800, rate), rate, 700);
-      await until(() => finals(events).some((e) => e.endOfTurn), 5000, 'a final on the warm socket');
+      await until(() => finals(events).some((e) => e.endOfTurn), 'a final on the warm socket');
       await session.close();
       expect(h.fake.connections - before).toBe(1);
       expect(words(finalText(events))).toEqual(words('warm start'));

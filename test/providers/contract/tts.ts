@@ -4,35 +4,14 @@
  * last, cancel closing the vendor stream within 50 ms, and failures typed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProviderError, type TtsEvent, type TtsSession } from '../../../src/engine/types.js';
+import { ProviderError, type TtsEvent } from '../../../src/engine/types.js';
+import { drain, failure, normWords as norm, samplesOf, say, wordsOf } from '../helpers.js';
 import { WORD_MS, type TtsHarness } from './harness.js';
-
-async function drain(session: TtsSession): Promise<TtsEvent[]> {
-  const out: TtsEvent[] = [];
-  for await (const e of session.events()) out.push(e);
-  return out;
-}
-
-const samplesOf = (events: TtsEvent[]) => events.reduce((n, e) => n + (e.type === 'audio' ? e.samples.length : 0), 0);
-const wordsOf = (events: TtsEvent[]) => events.flatMap((e) => (e.type === 'words' ? e.words : []));
-const norm = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}\s']/gu, ' ').split(/\s+/).filter(Boolean);
-
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ProviderError;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Opens and consumes one session; failures may surface at open or while reading events. */
 async function speak(h: TtsHarness, key: string | undefined, text: string[]): Promise<TtsEvent[]> {
   const session = await h.make(key).open({ sampleRate: h.sampleRates[0] }, new AbortController().signal);
-  const events = drain(session);
-  for (const t of text) session.pushText(t);
-  session.flush();
-  return events;
+  return say(session, ...text);
 }
 
 export function ttsContract(name: string, makeHarness: () => Promise<TtsHarness>): void {
@@ -46,7 +25,7 @@ export function ttsContract(name: string, makeHarness: () => Promise<TtsHarness>
         if (!h.sampleRates.includes(rate)) return skip();
         const tts = h.make();
         const session = await tts.open({ sampleRate: rate }, new AbortController().signal);
-        const events = drain(session);
+        const events = drain(session.events());
         const pieces = ['Sure', ', I can', ' book that. ', 'What time', ' works for you', '?'];
         for (const p of pieces) session.pushText(p);
         session.flush();
@@ -110,7 +89,7 @@ export function ttsContract(name: string, makeHarness: () => Promise<TtsHarness>
     it('aborting the open signal cancels like cancel()', async () => {
       const ac = new AbortController();
       const session = await h.make().open({ sampleRate: h.sampleRates[0] }, ac.signal);
-      const events = drain(session);
+      const events = drain(session.events());
       session.pushText('Hello, this will be aborted. ');
       ac.abort(new Error('barge-in'));
       session.flush();
