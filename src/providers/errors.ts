@@ -30,7 +30,19 @@ export function errorText(body: string, max = 300): string {
   }
 }
 
-export function statusError(provider: string, status: number, body = ''): ProviderError {
+/**
+ * The secrets in request headers (`Authorization: Bearer …`, `xi-api-key`, …): vendors echo a rejected
+ * key in their error body, and those bodies end up in error messages and logs.
+ */
+export function headerSecrets(headers: Record<string, string> | undefined): string[] {
+  return Object.entries(headers ?? {})
+    .filter(([name]) => /auth|key|token|secret/i.test(name))
+    .flatMap(([, value]) => value.split(/\s+/))
+    .filter((v) => v.length >= 8);
+}
+
+export function statusError(provider: string, status: number, body = '', secrets: string[] = []): ProviderError {
+  for (const secret of secrets) body = body.split(secret).join('***');
   const detail = body ? `: ${errorText(body)}` : '';
   return new ProviderError(kindOfStatus(status), `HTTP ${status}${detail}`, provider, status === 429 || status >= 500);
 }

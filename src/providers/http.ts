@@ -4,7 +4,8 @@
  * timeout, a body cut short is a network error, and the caller's abort cancels the request at once.
  */
 import { ProviderError } from '../engine/types.js';
-import { asProviderError, isAbort, statusError } from './errors.js';
+import { asProviderError, headerSecrets, isAbort, statusError } from './errors.js';
+import { onAbort } from './events.js';
 
 export interface StreamRequest {
   provider: string;
@@ -26,7 +27,7 @@ export async function vendorFetch(r: StreamRequest): Promise<Response> {
   const signal = AbortSignal.any([r.signal, timeout.signal]);
   try {
     const res = await fetch(r.url, { method: r.method ?? 'POST', headers: r.headers, body: r.body as BodyInit, signal });
-    if (!res.ok) throw statusError(r.provider, res.status, await res.text().catch(() => ''));
+    if (!res.ok) throw statusError(r.provider, res.status, await res.text().catch(() => ''), headerSecrets(r.headers));
     return res;
   } catch (err) {
     if (r.signal.aborted) throw r.signal.reason;
@@ -42,19 +43,23 @@ export async function* streamBytes(r: StreamRequest): AsyncIterable<Uint8Array> 
   const res = await vendorFetch(r);
   if (!res.body) return;
   const reader = res.body.getReader();
-  const onAbort = () => { void reader.cancel().catch(() => {}); };
-  r.signal.addEventListener('abort', onAbort, { once: true });
+  const cancel = () => { void reader.cancel().catch(() => {}); };
+  const offAbort = onAbort(r.signal, cancel);
+  let ended = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) { ended = true; return; }
       if (value?.length) yield value;
     }
   } catch (err) {
+    ended = true;
     if (isAbort(err, r.signal)) throw r.signal.reason ?? err;
     throw new ProviderError('network', `response cut short: ${(err as Error).message}`, r.provider);
   } finally {
-    r.signal.removeEventListener('abort', onAbort);
+    offAbort();
+    // A consumer that stops early: without a cancel the body keeps downloading and holds its connection.
+    if (!ended) cancel();
     reader.releaseLock();
   }
 }

@@ -5,7 +5,7 @@
  * before the call is answered, with a message naming the account-connection type to add.
  */
 import { MissingCredentialError, resolveAccess, type ConnectionLookup, type Env, type Explicit, type StoredConnection } from './credentials.js';
-import type { LlmProvider, SttProvider, TtsProvider } from './types.js';
+import type { LlmProvider, SttConfig, SttProvider, TtsProvider } from './types.js';
 import type { VendorId } from './vendors.js';
 import { createDeepgramStt } from './stt/deepgram.js';
 import { createAssemblyAIStt } from './stt/assemblyai.js';
@@ -62,8 +62,6 @@ const TRANSCRIBERS: Record<string, { vendor: VendorId; create: (access: Awaited<
   transcriber_google: { vendor: 'google_speech', create: createGoogleStt },
   transcriber_openai: { vendor: 'openai', create: createOpenAIStt },
 };
-
-interface SttConfig { model?: string; language: string; keywords?: Record<string, number>; [k: string]: unknown }
 
 async function resolveStt(agent: Json, ctx: ResolveContext): Promise<[SttProvider, string]> {
   const t = (agent.transcriber ?? {}) as Json;

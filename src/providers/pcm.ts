@@ -34,9 +34,12 @@ export class PcmAssembler {
  */
 export class RateConverter {
   private resampler?: Promise<Resampler>;
+  private destroyed = false;
   constructor(readonly fromRate: number, readonly toRate: number) {}
   async process(samples: Int16Array): Promise<Int16Array> {
     if (this.fromRate === this.toRate) return samples;
+    // Audio still arriving for a cancelled reply must not allocate a resampler nobody destroys.
+    if (this.destroyed) return new Int16Array(0);
     this.resampler ??= createResampler(this.fromRate, this.toRate);
     return (await this.resampler).process(samples);
   }
@@ -46,6 +49,7 @@ export class RateConverter {
     return (await this.resampler).flush();
   }
   destroy(): void {
+    this.destroyed = true;
     void this.resampler?.then((r) => r.destroy(), () => {});
     this.resampler = undefined;
   }

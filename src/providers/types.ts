@@ -4,6 +4,17 @@
  */
 import type { LanguageModel, SpeechToText, TextToSpeech } from '../engine/types.js';
 
+/** What `SpeechToText.open` is asked for. */
+export type SttOpenOptions = Parameters<SpeechToText['open']>[0];
+
+/** The part of an agent's transcriber config every STT adapter reads; each vendor adds its own fields. */
+export interface SttConfig {
+  model?: string;
+  language: string;
+  keywords?: Record<string, number>;
+  [k: string]: unknown;
+}
+
 export interface SttProvider extends SpeechToText {
   readonly name: string;
   /** Starts connecting now so the call's first `open` with the same options finds a socket ready. */

@@ -3,7 +3,7 @@
  * vendor's HTTP status and body, a connect that hangs times out, and an abort closes the socket.
  */
 import WebSocket from 'ws';
-import { asProviderError, closeError, statusError } from './errors.js';
+import { asProviderError, closeError, headerSecrets, statusError } from './errors.js';
 import { ProviderError } from '../engine/types.js';
 
 export { WebSocket };
@@ -26,7 +26,17 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 export function connectWebSocket(url: string, o: ConnectOptions): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     if (o.signal?.aborted) return reject(o.signal.reason);
-    const ws = new WebSocket(url, { headers: o.headers, handshakeTimeout: o.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, perMessageDeflate: false });
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, { headers: o.headers, handshakeTimeout: o.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, perMessageDeflate: false });
+    } catch {
+      // ws's own message quotes the whole URL, which may carry a session token.
+      return reject(new ProviderError('protocol', 'invalid WebSocket URL', o.provider, false));
+    }
+    // For the socket's whole life: an 'error' with no listener throws and takes the process down, and a
+    // socket can sit unwatched (pooled, pre-connected) between its open and an adapter's own listeners.
+    // The close that follows every error carries the outcome.
+    ws.on('error', () => {});
     o.onSocket?.(ws);
     let settled = false;
     const done = (err?: unknown) => {
@@ -37,10 +47,8 @@ export function connectWebSocket(url: string, o: ConnectOptions): Promise<WebSoc
       ws.off('error', onError);
       ws.off('close', onClose);
       ws.off('unexpected-response', onResponse);
-      if (err !== undefined) {
-        ws.on('error', () => {}); // late errors of a socket we gave up on
-        reject(err);
-      } else resolve(ws);
+      if (err !== undefined) reject(err);
+      else resolve(ws);
     };
     const onOpen = () => done();
     const onError = (err: Error) => {
@@ -52,9 +60,8 @@ export function connectWebSocket(url: string, o: ConnectOptions): Promise<WebSoc
       // The refusal's status and body are the answer: the socket's own error/close must not win the race.
       ws.off('error', onError);
       ws.off('close', onClose);
-      ws.on('error', () => {});
       const chunks: Buffer[] = [];
-      const finish = (body: string) => { done(statusError(o.provider, res.statusCode ?? 0, body)); ws.terminate(); };
+      const finish = (body: string) => { done(statusError(o.provider, res.statusCode ?? 0, body, headerSecrets(o.headers))); ws.terminate(); };
       res.on('data', (c: Buffer) => { if (chunks.length < 16) chunks.push(c); });
       res.on('end', () => finish(Buffer.concat(chunks).toString()));
       res.on('error', () => finish(''));

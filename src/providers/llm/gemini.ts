@@ -19,9 +19,9 @@ import { GoogleGenAI, type Content, type Part, type GenerateContentResponse } fr
 import { ProviderError, type ChatMessage, type LlmChunk, type LlmRequest, type ProviderErrorKind } from '../../engine/types.js';
 import { kindOfStatus } from '../errors.js';
 import type { LlmProvider, VendorAccess } from '../types.js';
+import { DEFAULT_FIRST_TOKEN_TIMEOUT_MS, UpstreamRequest } from './sdkStream.js';
 
 const PROVIDER = 'gemini';
-const DEFAULT_FIRST_TOKEN_TIMEOUT_MS = 10_000;
 /** Documented stand-in for a function call whose real signature we no longer have. */
 const SKIP_SIGNATURE = 'skip_thought_signature_validator';
 /** Ids we made up (Gemini often sends none); never sent back as if Gemini had issued them. */
@@ -39,8 +39,10 @@ class GeminiLlm implements LlmProvider {
   private readonly client: GoogleGenAI;
   /** Thought signatures of the calls this model made, so the next request can return them. */
   private readonly signatures = new Map<string, string>();
+  private readonly apiKey: string;
 
   constructor(access: VendorAccess, private readonly cfg: GeminiLlmConfig) {
+    this.apiKey = access.apiKey;
     this.client = new GoogleGenAI({
       apiKey: access.apiKey,
       vertexai: false,
@@ -52,47 +54,41 @@ class GeminiLlm implements LlmProvider {
   async *stream(request: LlmRequest, signal: AbortSignal): AsyncIterable<LlmChunk> {
     signal.throwIfAborted();
     const { systemInstruction, contents } = toContents(request.messages, this.signatures);
-    const own = new AbortController();
-    const onAbort = () => own.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; own.abort(); }, this.cfg.firstTokenTimeoutMs ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS);
+    const up = new UpstreamRequest(signal, PROVIDER, this.apiKey, this.cfg.firstTokenTimeoutMs ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS, (_p, err) => toProviderError(err));
     try {
-      const stream = await this.client.models.generateContentStream({
-        model: request.model || this.cfg.model,
-        contents,
-        config: {
-          systemInstruction,
-          temperature: request.temperature,
-          tools: request.tools.length
-            ? [{ functionDeclarations: request.tools.map((t) => ({ name: t.name, description: t.description, parametersJsonSchema: t.parameters })) }]
-            : undefined,
-          abortSignal: own.signal,
-          automaticContinuation: false,
-        },
-      });
       let usage: LlmChunk | undefined;
       let finished = false;
-      for await (const chunk of stream) {
-        if (chunk.candidates?.length || chunk.promptFeedback) clearTimeout(timer);
-        const blocked = chunk.promptFeedback?.blockReason;
-        if (blocked) throw new ProviderError('protocol', `prompt blocked (${blocked})`, PROVIDER);
-        for (const out of this.read(chunk)) yield out;
-        if (chunk.candidates?.[0]?.finishReason) finished = true;
-        const u = chunk.usageMetadata;
-        if (u) usage = { type: 'usage', inputTokens: u.promptTokenCount ?? 0, outputTokens: (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0) };
+      try {
+        const stream = await this.client.models.generateContentStream({
+          model: request.model || this.cfg.model,
+          contents,
+          config: {
+            systemInstruction,
+            temperature: request.temperature,
+            tools: request.tools.length
+              ? [{ functionDeclarations: request.tools.map((t) => ({ name: t.name, description: t.description, parametersJsonSchema: t.parameters })) }]
+              : undefined,
+            abortSignal: up.signal,
+            automaticContinuation: false,
+          },
+        });
+        for await (const chunk of stream) {
+          if (chunk.candidates?.length || chunk.promptFeedback) up.firstContent();
+          const blocked = chunk.promptFeedback?.blockReason;
+          if (blocked) throw new ProviderError('protocol', `prompt blocked (${blocked})`, PROVIDER);
+          for (const out of this.read(chunk)) yield out;
+          if (chunk.candidates?.[0]?.finishReason) finished = true;
+          const u = chunk.usageMetadata;
+          if (u) usage = { type: 'usage', inputTokens: u.promptTokenCount ?? 0, outputTokens: (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0) };
+        }
+      } catch (err) {
+        throw up.failure(err);
       }
       // Gemini's last chunk always carries a finishReason; a stream ending without one was cut short.
-      if (!finished) throw new ProviderError('network', 'stream ended before the reply finished', PROVIDER);
+      if (!finished || signal.aborted) throw up.failure();
       if (usage) yield usage;
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      if (timedOut) throw new ProviderError('timeout', 'no first token in time', PROVIDER);
-      throw toProviderError(err);
     } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      own.abort(); // a consumer that stops early must not leave the request open
+      up.close(); // a consumer that stops early must not leave the request open
     }
   }
 

@@ -1,7 +1,8 @@
 /**
  * What the SDK-based language-model adapters share: one upstream AbortSignal that fires on the
- * caller's abort, on a first-token timeout, or when the consumer stops reading; and one mapping from
- * the vendor SDKs' error classes (both are Stainless-generated: `status`, `type`, `name`) to ProviderError.
+ * caller's abort, on a first-token timeout, or when the consumer stops reading; the API key kept out of
+ * error messages; and one mapping from the OpenAI and Anthropic SDKs' error classes (both are
+ * Stainless-generated: `status`, `type`, `name`) to ProviderError.
  */
 import { ProviderError, type ProviderErrorKind } from '../../engine/types.js';
 import { asProviderError, kindOfStatus } from '../errors.js';
@@ -22,7 +23,14 @@ export class UpstreamRequest {
   private timedOut = false;
   private readonly onAbort = () => this.ac.abort(this.caller.reason);
 
-  constructor(private readonly caller: AbortSignal, readonly provider: string, private readonly apiKey: string, firstTokenTimeoutMs: number) {
+  constructor(
+    private readonly caller: AbortSignal,
+    readonly provider: string,
+    private readonly apiKey: string,
+    firstTokenTimeoutMs: number,
+    /** The vendor's own error mapping, for SDKs that are not Stainless-generated. */
+    private readonly toError: (provider: string, err: unknown) => ProviderError = sdkError,
+  ) {
     caller.addEventListener('abort', this.onAbort, { once: true });
     this.timer = setTimeout(() => { this.timedOut = true; this.ac.abort(); }, firstTokenTimeoutMs);
   }
@@ -43,7 +51,7 @@ export class UpstreamRequest {
     if (this.caller.aborted) return this.caller.reason;
     if (this.timedOut) return new ProviderError('timeout', 'no first token from the model in time', this.provider);
     if (err === undefined) return new ProviderError('network', 'the reply stream ended early', this.provider);
-    return this.scrub(sdkError(this.provider, err));
+    return this.scrub(this.toError(this.provider, err));
   }
 
   /** Stops the timer and closes the upstream request if it is still open (the consumer stopped early). */

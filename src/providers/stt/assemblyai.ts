@@ -20,7 +20,7 @@ import type { AudioFrame } from '../../engine/audio/frame.js';
 import { ProviderError, type ProviderErrorKind, type SttEvent, type WordTiming } from '../../engine/types.js';
 import { asProviderError } from '../errors.js';
 import { pcmBytes } from '../pcm.js';
-import type { SttProvider, VendorAccess } from '../types.js';
+import type { SttConfig as BaseSttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
 import { toWebSocketUrl, trimSlash } from '../vendors.js';
 import { connectWebSocket, DEFAULT_CONNECT_TIMEOUT_MS, messageText, WebSocket } from '../ws.js';
 import { SocketStt, type SttWire } from './socketSession.js';
@@ -33,18 +33,12 @@ const TUNABLES = ['end_of_turn_confidence_threshold', 'min_end_of_turn_silence_w
 /** AssemblyAI takes at most 100 key terms per session. */
 const MAX_KEYTERMS = 100;
 
-export interface SttConfig {
-  model?: string;
-  language: string;
-  keywords?: Record<string, number>;
+export interface SttConfig extends BaseSttConfig {
   /** Formatted finals (punctuation, casing); on by default. */
   format_turns?: boolean;
   /** Time allowed for the handshake plus the session's `Begin` message. */
   connectTimeoutMs?: number;
-  [k: string]: unknown;
 }
-
-type OpenOpts = { sampleRate: number; language: string; keywords?: Record<string, number> };
 
 interface Word { text: string; start: number; end: number; word_is_final?: boolean }
 interface TurnMessage { type: 'Turn'; turn_order: number; end_of_turn: boolean; turn_is_formatted: boolean; transcript: string; words?: Word[] }
@@ -71,7 +65,7 @@ function keyterms(keywords: Record<string, number> | undefined): string[] {
   return Object.entries(keywords).filter(([term, boost]) => term.trim() && boost > 0).map(([term]) => term.trim()).slice(0, MAX_KEYTERMS);
 }
 
-export function streamingUrl(baseUrl: string, cfg: SttConfig, o: OpenOpts): string {
+export function streamingUrl(baseUrl: string, cfg: SttConfig, o: SttOpenOptions): string {
   const url = new URL(`${toWebSocketUrl(trimSlash(baseUrl))}/v3/ws`);
   const q = url.searchParams;
   q.set('sample_rate', String(o.sampleRate));
@@ -112,8 +106,6 @@ class BeginWait {
     this.ws = ws;
     ws.on('message', this.onMessage);
     ws.on('close', this.onClose);
-    // Stays: a no-op once the session attaches its own, it keeps an error until then from throwing.
-    ws.on('error', () => {});
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
   };
 
@@ -170,7 +162,7 @@ class AssemblyAIWire implements SttWire {
   /** The socket's last `Error` frame: the close that follows is read with its code and full text. */
   private errorFrame?: { code: number; text: string };
 
-  constructor(private readonly access: VendorAccess, private readonly cfg: SttConfig, private readonly opts: OpenOpts) {
+  constructor(private readonly access: VendorAccess, private readonly cfg: SttConfig, private readonly opts: SttOpenOptions) {
     this.formatTurns = cfg.format_turns ?? true;
   }
 
@@ -279,11 +271,5 @@ class AssemblyAIWire implements SttWire {
 }
 
 export function createAssemblyAIStt(access: VendorAccess, cfg: SttConfig): SttProvider {
-  const stt = new SocketStt(PROVIDER, (opts) => new AssemblyAIWire(access, cfg, { ...opts, language: opts.language || cfg.language }));
-  return {
-    name: PROVIDER,
-    preconnect: (opts) => stt.preconnect(opts),
-    open: (opts, signal) => stt.open(opts, signal),
-    dispose: () => stt.dispose(),
-  };
+  return new SocketStt(PROVIDER, (opts) => new AssemblyAIWire(access, cfg, { ...opts, language: opts.language || cfg.language }));
 }

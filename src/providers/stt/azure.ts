@@ -23,10 +23,12 @@ import * as sdk from 'microsoft-cognitiveservices-speech-sdk';
 import type { AudioFrame } from '../../engine/audio/frame.js';
 import { ProviderError, type ProviderErrorKind, type SttEvent, type SttSession, type WordTiming } from '../../engine/types.js';
 import { kindOfStatus } from '../errors.js';
-import type { SttProvider, VendorAccess } from '../types.js';
+import { Listeners } from '../events.js';
+import { ReplayBuffer } from './replay.js';
+import type { SttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
 import { toWebSocketUrl, trimSlash } from '../vendors.js';
 
-export interface SttConfig { model?: string; language: string; keywords?: Record<string, number>; [k: string]: unknown }
+export type { SttConfig };
 
 const PROVIDER = 'azure';
 export const RECOGNITION_PATH = '/speech/recognition/conversation/cognitiveservices/v1';
@@ -127,12 +129,8 @@ async function startLeg(leg: Leg, signal?: AbortSignal): Promise<void> {
   }
 }
 
-/** Audio kept for replay after a drop; older audio belongs to a finished turn anyway. */
-const REPLAY_LIMIT_MS = 15_000;
 /** A connection that drops again this soon after a reconnect is failing for good. */
 const RECONNECT_COOLDOWN_MS = 10_000;
-
-interface SentFrame { frame: AudioFrame; startMs: number; endMs: number }
 
 /**
  * A continuous recognition that survives a dropped connection the SDK gives up on (one that drops before
@@ -141,12 +139,11 @@ interface SentFrame { frame: AudioFrame; startMs: number; endMs: number }
  * RECONNECT_COOLDOWN_MS; a refused reconnect or a non-retryable failure ends the session with an error.
  */
 class AzureSttSession implements SttSession {
-  private listeners = new Set<(e: SttEvent) => void>();
+  private readonly listeners = new Listeners<SttEvent>();
   private leg: Leg;
   /** Session ms at which the current leg's audio begins. */
   private offsetMs = 0;
-  private pushedMs = 0;
-  private replay: SentFrame[] = [];
+  private readonly replay = new ReplayBuffer();
   /** Whether speech_started was already reported for the phrase being recognized. */
   private inPhrase = false;
   private reconnecting = false;
@@ -174,7 +171,7 @@ class AzureSttSession implements SttSession {
       const startMs = this.offsetMs + e.result.offset / TICKS_PER_MS;
       const endMs = startMs + e.result.duration / TICKS_PER_MS;
       this.inPhrase = false;
-      while (this.replay.length && this.replay[0].endMs <= endMs) this.replay.shift();
+      this.replay.dropUntil(endMs);
       const words = this.words(e.result, startMs);
       // A recognized phrase is Azure's end of utterance (its segmentation silence elapsed).
       this.emit({ type: 'final', text: e.result.text, startMs, endMs, endOfTurn: true, ...(words ? { words } : {}) });
@@ -210,12 +207,11 @@ class AzureSttSession implements SttSession {
   }
 
   on(listener: (e: SttEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.on(listener);
   }
 
   private emit(e: SttEvent): void {
-    for (const l of this.listeners) l(e);
+    this.listeners.emit(e);
   }
 
   private fail(error: ProviderError): void {
@@ -236,8 +232,8 @@ class AzureSttSession implements SttSession {
     try {
       await startLeg(leg);
       if (this.closing) return;
-      this.offsetMs = this.replay.length ? this.replay[0].startMs : this.pushedMs;
-      for (const r of this.replay) this.write(leg, r.frame);
+      this.offsetMs = this.replay.startMs;
+      for (const frame of this.replay.frames()) this.write(leg, frame);
     } catch (err) {
       this.fail(err instanceof ProviderError ? err : connectError(err));
     } finally {
@@ -253,10 +249,7 @@ class AzureSttSession implements SttSession {
 
   push(frame: AudioFrame): void {
     if (this.failed || this.closing) return;
-    const ms = (frame.samples.length * 1000) / frame.sampleRate;
-    this.replay.push({ frame, startMs: this.pushedMs, endMs: this.pushedMs + ms });
-    this.pushedMs += ms;
-    while (this.replay.length && this.pushedMs - this.replay[0].startMs > REPLAY_LIMIT_MS) this.replay.shift();
+    this.replay.push(frame);
     if (!this.reconnecting) this.write(this.leg, frame);
   }
 
@@ -266,10 +259,12 @@ class AzureSttSession implements SttSession {
       if (discarded.has(leg)) return;
       if (!this.failed) {
         // Stopping sends the end-of-audio message and waits for the service to end the turn.
+        let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           new Promise<void>((resolve) => leg.recognizer.stopContinuousRecognitionAsync(resolve, () => resolve())),
-          new Promise<void>((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref?.()),
+          new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_WAIT_MS); }),
         ]);
+        clearTimeout(timer);
       }
       discarded.add(leg);
       leg.stream.close();
@@ -279,8 +274,6 @@ class AzureSttSession implements SttSession {
   }
 }
 
-type OpenOptions = { sampleRate: number; language: string; keywords?: Record<string, number> };
-
 class AzureStt implements SttProvider {
   readonly name = PROVIDER;
   private warm?: Leg;
@@ -288,7 +281,7 @@ class AzureStt implements SttProvider {
   constructor(private readonly access: VendorAccess, private readonly cfg: SttConfig) {}
 
   /** A recognizer for these options with its connection being opened (config sent, no audio yet). */
-  private prepare(opts: OpenOptions): Leg {
+  private prepare(opts: SttOpenOptions): Leg {
     const config = sdk.SpeechConfig.fromEndpoint(new URL(azureSttEndpoint(this.access)), this.access.apiKey);
     config.speechRecognitionLanguage = azureLocale(opts.language || this.cfg.language);
     config.outputFormat = sdk.OutputFormat.Detailed;
@@ -307,7 +300,7 @@ class AzureStt implements SttProvider {
    * The phrase list travels in speech.context, which is sent when recognition starts, so a pre-connected
    * recognizer can still take the call's keywords. Azure has no per-word weights: every phrase is raised alike.
    */
-  private withPhrases(leg: Leg, opts: OpenOptions): Leg {
+  private withPhrases(leg: Leg, opts: SttOpenOptions): Leg {
     const keywords = Object.keys(opts.keywords ?? this.cfg.keywords ?? {});
     if (keywords.length) {
       const list = sdk.PhraseListGrammar.fromRecognizer(leg.recognizer);
@@ -321,7 +314,7 @@ class AzureStt implements SttProvider {
     this.warm = this.prepare(opts);
   }
 
-  async open(opts: OpenOptions, signal?: AbortSignal): Promise<SttSession> {
+  async open(opts: SttOpenOptions, signal?: AbortSignal): Promise<SttSession> {
     if (signal?.aborted) throw signal.reason;
     const warm = this.warm;
     this.warm = undefined;

@@ -16,15 +16,12 @@ import type { AudioFrame } from '../../engine/audio/frame.js';
 import { encodeMuLaw } from '../../engine/audio/g711.js';
 import { ProviderError, type SttEvent, type WordTiming } from '../../engine/types.js';
 import { pcmBytes } from '../pcm.js';
-import type { SttProvider, VendorAccess } from '../types.js';
+import type { SttConfig as BaseSttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
 import { toWebSocketUrl, trimSlash } from '../vendors.js';
 import { connectWebSocket, messageText, WebSocket } from '../ws.js';
 import { SocketStt, type SttWire } from './socketSession.js';
 
-export interface SttConfig {
-  model?: string;
-  language: string;
-  keywords?: Record<string, number>;
+export interface SttConfig extends BaseSttConfig {
   /** `mulaw` halves the upstream bandwidth of telephony audio; the default is linear16. */
   encoding?: 'linear16' | 'mulaw';
   /** Silence (ms) before Deepgram marks a final `speech_final`; `false` leaves turn ends to UtteranceEnd. */
@@ -34,7 +31,6 @@ export interface SttConfig {
   smart_format?: boolean;
   /** How often an idle socket is kept open (Deepgram closes after 10 s without audio or KeepAlive). */
   keepAliveMs?: number;
-  [k: string]: unknown;
 }
 
 const PROVIDER = 'deepgram';
@@ -59,7 +55,7 @@ export function defaultModel(language: string): string {
 const isNova3 = (model: string) => model.startsWith('nova-3');
 
 /** The `/v1/listen` query for one session. */
-export function listenQuery(cfg: SttConfig, opts: { sampleRate: number; language: string; keywords?: Record<string, number> }): URLSearchParams {
+export function listenQuery(cfg: SttConfig, opts: SttOpenOptions): URLSearchParams {
   const language = opts.language || cfg.language;
   const model = cfg.model || defaultModel(language);
   const q = new URLSearchParams({
@@ -159,7 +155,7 @@ class DeepgramWire implements SttWire {
 
   constructor(private readonly access: VendorAccess, private readonly cfg: SttConfig, private readonly url: string) {
     const intervalMs = cfg.keepAliveMs ?? DEFAULT_KEEPALIVE_MS;
-    // KeepAlive only matters when no audio flows; while it does, a protocol ping is all the interval costs.
+    // KeepAlive only matters when no audio flows; while it does, the interval sends nothing.
     this.keepAlive = { intervalMs, message: () => (Date.now() - this.lastAudioAt >= intervalMs ? KEEPALIVE : undefined) };
   }
 
@@ -200,11 +196,5 @@ const CLOSE_STREAM = JSON.stringify({ type: 'CloseStream' });
 
 export function createDeepgramStt(access: VendorAccess, cfg: SttConfig): SttProvider {
   const base = `${toWebSocketUrl(trimSlash(access.baseUrl || 'https://api.deepgram.com'))}/v1/listen`;
-  const stt = new SocketStt(PROVIDER, (opts) => new DeepgramWire(access, cfg, `${base}?${listenQuery(cfg, opts)}`));
-  return {
-    name: PROVIDER,
-    open: (opts, signal) => stt.open(opts, signal),
-    preconnect: (opts) => stt.preconnect(opts),
-    dispose: () => stt.dispose(),
-  };
+  return new SocketStt(PROVIDER, (opts) => new DeepgramWire(access, cfg, `${base}?${listenQuery(cfg, opts)}`));
 }

@@ -21,7 +21,7 @@ import type { AudioFrame } from '../../engine/audio/frame.js';
 import { ProviderError, type SttEvent } from '../../engine/types.js';
 import { vendorFetch } from '../http.js';
 import { pcmBytes } from '../pcm.js';
-import type { SttProvider, VendorAccess } from '../types.js';
+import type { SttConfig as BaseSttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
 import { trimSlash } from '../vendors.js';
 import { connectWebSocket, DEFAULT_CONNECT_TIMEOUT_MS, messageText, type WebSocket } from '../ws.js';
 import { SocketStt, type SttWire } from './socketSession.js';
@@ -30,19 +30,13 @@ const PROVIDER = 'gladia';
 /** Seconds of silence that end an utterance; Gladia's default is tuned for captions, not turn-taking. */
 const DEFAULT_ENDPOINTING_S = 0.3;
 
-export interface SttConfig {
-  model?: string;
-  language: string;
-  keywords?: Record<string, number>;
+export interface SttConfig extends BaseSttConfig {
   /** Seconds of silence that close an utterance (Gladia `endpointing`). */
   endpointing?: number;
   maximum_duration_without_endpointing?: number;
   /** Time allowed for the init request and for the socket handshake, each. */
   connectTimeoutMs?: number;
-  [k: string]: unknown;
 }
-
-type OpenOpts = { sampleRate: number; language: string; keywords?: Record<string, number> };
 
 interface GladiaWord { word: string; start: number; end: number }
 interface GladiaUtterance { text: string; start: number; end: number; words?: GladiaWord[] }
@@ -65,7 +59,7 @@ function vocabulary(keywords: Record<string, number> | undefined): { value: stri
     .map(([term, boost]) => ({ value: term.trim(), intensity: Math.round(Math.min(1, Math.max(0.1, boost / 10)) * 100) / 100 }));
 }
 
-export function initRequest(cfg: SttConfig, o: OpenOpts): Record<string, unknown> {
+export function initRequest(cfg: SttConfig, o: SttOpenOptions): Record<string, unknown> {
   const vocab = vocabulary(o.keywords ?? cfg.keywords);
   return {
     encoding: 'wav/pcm',
@@ -96,7 +90,7 @@ const ms = (seconds: number) => Math.round(seconds * 1000);
 class GladiaWire implements SttWire {
   readonly provider = PROVIDER;
 
-  constructor(private readonly access: VendorAccess, private readonly cfg: SttConfig, private readonly opts: OpenOpts) {}
+  constructor(private readonly access: VendorAccess, private readonly cfg: SttConfig, private readonly opts: SttOpenOptions) {}
 
   async connect(signal?: AbortSignal): Promise<WebSocket> {
     const timeoutMs = this.cfg.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -152,11 +146,5 @@ class GladiaWire implements SttWire {
 }
 
 export function createGladiaStt(access: VendorAccess, cfg: SttConfig): SttProvider {
-  const stt = new SocketStt(PROVIDER, (opts) => new GladiaWire(access, cfg, { ...opts, language: opts.language || cfg.language }));
-  return {
-    name: PROVIDER,
-    preconnect: (opts) => stt.preconnect(opts),
-    open: (opts, signal) => stt.open(opts, signal),
-    dispose: () => stt.dispose(),
-  };
+  return new SocketStt(PROVIDER, (opts) => new GladiaWire(access, cfg, { ...opts, language: opts.language || cfg.language }));
 }

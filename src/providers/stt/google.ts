@@ -29,7 +29,9 @@ import { v1 } from '@google-cloud/speech';
 import type { AudioFrame } from '../../engine/audio/frame.js';
 import { ProviderError, type ProviderErrorKind, type SttEvent, type SttSession, type WordTiming } from '../../engine/types.js';
 import { pcmBytes } from '../pcm.js';
-import type { SttProvider, VendorAccess } from '../types.js';
+import { Listeners } from '../events.js';
+import { ReplayBuffer } from './replay.js';
+import type { SttConfig as BaseSttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
 
 const PROVIDER = 'google_speech';
 const DEFAULT_BASE_URL = 'https://speech.googleapis.com';
@@ -37,8 +39,6 @@ const DEFAULT_BASE_URL = 'https://speech.googleapis.com';
 const DEFAULT_STREAM_LIMIT_MS = 300_000;
 const STREAM_SOFT = 0.8;
 const STREAM_HARD = 0.97;
-/** Audio kept for replay after a drop or a rotation; older audio belongs to a finished turn anyway. */
-const REPLAY_LIMIT_MS = 15_000;
 /** Without speech awaiting its final, only this much recent audio is worth replaying (a word may be starting). */
 const QUIET_REPLAY_MS = 500;
 /** Replay of an utterance in progress starts this long before Google heard it begin. */
@@ -55,17 +55,11 @@ const { SpeechClient } = v1;
 type Client = InstanceType<typeof SpeechClient>;
 type CallStream = ReturnType<Client['_streamingRecognize']>;
 
-export interface SttConfig {
-  model?: string;
-  language: string;
-  keywords?: Record<string, number>;
+export interface SttConfig extends BaseSttConfig {
   /** Per-stream audio limit to rotate under (tests shorten it). */
   streamLimitMs?: number;
   openConfirmMs?: number;
-  [k: string]: unknown;
 }
-
-type OpenOptions = { sampleRate: number; language: string; keywords?: Record<string, number> };
 
 export function createGoogleStt(access: VendorAccess, cfg: SttConfig): SttProvider {
   return new GoogleStt(access, cfg);
@@ -163,7 +157,7 @@ class GoogleStt implements SttProvider {
     }, () => {});
   }
 
-  async open(opts: OpenOptions, signal?: AbortSignal): Promise<SttSession> {
+  async open(opts: SttOpenOptions, signal?: AbortSignal): Promise<SttSession> {
     signal?.throwIfAborted();
     const language = googleLanguage(opts.language || this.cfg.language);
     const keywords = { ...this.cfg.keywords, ...opts.keywords };
@@ -213,8 +207,6 @@ interface SessionWiring {
   confirmMs: number;
 }
 
-interface SentFrame { frame: AudioFrame; startMs: number; endMs: number }
-
 /** One Google stream: its call and where its audio sits on the session's timeline. */
 interface Live { call: CallStream; offsetMs: number; sentMs: number; replayedMs: number; ended: boolean }
 
@@ -234,9 +226,8 @@ interface RecognizeResponse {
 
 class GoogleSttSession implements SttSession {
   private live!: Live;
-  private listeners = new Set<(e: SttEvent) => void>();
-  private pushedMs = 0;
-  private replay: SentFrame[] = [];
+  private readonly listeners = new Listeners<SttEvent>();
+  private readonly replay = new ReplayBuffer();
   /** Speech was heard on this stream and its final has not come yet: not a moment to rotate. */
   private awaitingFinal = false;
   /** Session ms where the utterance awaiting its final began, when Google said so. */
@@ -278,20 +269,16 @@ class GoogleSttSession implements SttSession {
   }
 
   on(listener: (e: SttEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.on(listener);
   }
 
   private emit(e: SttEvent): void {
-    for (const l of this.listeners) l(e);
+    this.listeners.emit(e);
   }
 
   push(frame: AudioFrame): void {
     if (this.closing || this.closed) return;
-    const len = (frame.samples.length * 1000) / frame.sampleRate;
-    this.replay.push({ frame, startMs: this.pushedMs, endMs: this.pushedMs + len });
-    this.pushedMs += len;
-    while (this.replay.length && this.pushedMs - this.replay[0].startMs > REPLAY_LIMIT_MS) this.replay.shift();
+    this.replay.push(frame);
     if (this.rotating) return; // replayed onto the next stream
     this.send(this.live, frame);
     const { sentMs } = this.live;
@@ -308,7 +295,8 @@ class GoogleSttSession implements SttSession {
   private attach(call: CallStream, offsetMs: number): Live {
     const live: Live = { call, offsetMs, sentMs: 0, replayedMs: 0, ended: false };
     call.write({ streamingConfig: this.w.streamingConfig });
-    call.on('data', (r: RecognizeResponse) => { if (live === this.live) this.onResponse(r); });
+    // Responses already buffered when the session failed must not follow its error event.
+    call.on('data', (r: RecognizeResponse) => { if (live === this.live && !this.closed) this.onResponse(r); });
     // An error is followed by an end: only the first says what happened.
     const ended = (error: ProviderError, raw: unknown) => {
       if (live.ended) return;
@@ -347,7 +335,7 @@ class GoogleSttSession implements SttSession {
       this.awaitingFinal = false;
       this.speechStartMs = undefined;
       // Audio up to this final is transcribed; it never needs replaying.
-      while (this.replay.length && this.replay[0].endMs <= endMs) this.replay.shift();
+      this.replay.dropUntil(endMs);
       if (text) this.emit({ type: 'final', text, startMs, endMs, endOfTurn: true, words });
     }
     const partial = interim.map((x) => x.alternatives?.[0]?.transcript ?? '').join('').trim();
@@ -378,15 +366,15 @@ class GoogleSttSession implements SttSession {
       const call = await this.w.start();
       if (this.closing || this.closed) { cancel(call); return; }
       // Replay only what can still become words: the utterance in progress, or the last moment of quiet.
-      const from = !this.awaitingFinal ? this.pushedMs - QUIET_REPLAY_MS
+      const from = !this.awaitingFinal ? this.replay.pushedMs - QUIET_REPLAY_MS
         : this.speechStartMs !== undefined ? this.speechStartMs - SPEECH_LEAD_MS : -Infinity;
-      while (this.replay.length && this.replay[0].endMs <= from) this.replay.shift();
-      const offset = this.replay.length ? this.replay[0].startMs : this.pushedMs;
+      this.replay.dropUntil(from);
+      const offset = this.replay.startMs;
       this.live = this.attach(call, offset);
       this.awaitingFinal = false;
       this.speechStartMs = undefined;
       if (!old.ended) { old.ended = true; cancel(old.call); }
-      for (const r of this.replay) this.send(this.live, r.frame);
+      for (const frame of this.replay.frames()) this.send(this.live, frame);
       this.live.replayedMs = this.live.sentMs;
     } catch (err) {
       this.fail(err instanceof ProviderError ? err : grpcError(err));

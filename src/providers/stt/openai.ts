@@ -20,7 +20,9 @@ import type { VadEvent } from '../../engine/vad/types.js';
 import { AsyncQueue } from '../asyncQueue.js';
 import { asProviderError, isAbort } from '../errors.js';
 import { streamBytes, vendorFetch } from '../http.js';
-import type { SttProvider, VendorAccess } from '../types.js';
+import { Listeners, raceAbort } from '../events.js';
+import { openAIHeaders } from '../tts/openai.js';
+import type { SttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
 
 const PROVIDER = 'openai';
 export const DEFAULT_STT_MODEL = 'gpt-4o-transcribe';
@@ -34,9 +36,7 @@ const CLOSE_WAIT_MS = 8000;
  * hear a caller who speaks from the first frame. */
 const SEED_LEVEL = 33; // ≈ -60 dBFS
 
-export interface SttConfig { model?: string; language: string; keywords?: Record<string, number>; [k: string]: unknown }
-
-type OpenOpts = { sampleRate: number; language: string; keywords?: Record<string, number> };
+export type { SttConfig };
 
 export class OpenAIStt implements SttProvider {
   readonly name = PROVIDER;
@@ -55,22 +55,22 @@ export class OpenAIStt implements SttProvider {
   private async checkModel(signal?: AbortSignal): Promise<void> {
     const res = await vendorFetch({
       provider: PROVIDER, method: 'GET', url: `${this.access.baseUrl}/models/${encodeURIComponent(this.model)}`,
-      headers: headers(this.access), signal: signal ?? new AbortController().signal, firstByteTimeoutMs: 5000,
+      headers: openAIHeaders(this.access), signal: signal ?? new AbortController().signal, firstByteTimeoutMs: 5000,
     });
     await res.arrayBuffer(); // read to the end so the socket goes back to the keep-alive pool
   }
 
-  async open(opts: OpenOpts, signal?: AbortSignal): Promise<SttSession> {
+  async open(opts: SttOpenOptions, signal?: AbortSignal): Promise<SttSession> {
     if (signal?.aborted) throw signal.reason;
     const warm = this.warm;
     this.warm = undefined;
     let ok = false;
-    if (warm) ok = await abortable(warm, signal).then(() => true, (err) => { if (signal?.aborted) throw err; return false; });
+    if (warm) ok = await raceAbort(warm, signal).then(() => true, (err) => { if (signal?.aborted) throw err; return false; });
     if (!ok) await this.checkModel(signal);
     return new OpenAISttSession(this.access, {
       model: this.model,
       sampleRate: opts.sampleRate,
-      language: isoLanguage(opts.language ?? this.cfg.language),
+      language: isoLanguage(opts.language || this.cfg.language),
       prompt: promptFor(opts.keywords ?? this.cfg.keywords, this.cfg.prompt),
     });
   }
@@ -78,12 +78,6 @@ export class OpenAIStt implements SttProvider {
 
 export function createOpenAIStt(access: VendorAccess, cfg: SttConfig): SttProvider {
   return new OpenAIStt(access, cfg);
-}
-
-function headers(access: VendorAccess): Record<string, string> {
-  const h: Record<string, string> = { authorization: `Bearer ${access.apiKey}` };
-  if (access.extra?.organization) h['openai-organization'] = access.extra.organization;
-  return h;
 }
 
 /** 'en-US' → 'en'; anything that is not an ISO-639 code ('multi', 'auto') lets OpenAI detect. */
@@ -99,21 +93,12 @@ export function promptFor(keywords: Record<string, number> | undefined, extra: u
   return parts.length ? parts.join(' ') : undefined;
 }
 
-function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 interface SessionConfig { model: string; sampleRate: number; language?: string; prompt?: string }
 interface Segment { samples: Int16Array; startMs: number; endMs: number; endOfTurn: boolean }
 interface Chunk { startMs: number; samples: Int16Array }
 
 export class OpenAISttSession implements SttSession {
-  private readonly listeners = new Set<(e: SttEvent) => void>();
+  private readonly listeners = new Listeners<SttEvent>();
   private readonly vad: EnergyVad;
   private readonly controller = new AbortController();
   private rate: number;
@@ -133,12 +118,11 @@ export class OpenAISttSession implements SttSession {
   }
 
   on(listener: (e: SttEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.on(listener);
   }
 
   private emit(e: SttEvent): void {
-    for (const l of this.listeners) l(e);
+    this.listeners.emit(e);
   }
 
   push(frame: AudioFrame): void {
@@ -214,7 +198,7 @@ export class OpenAISttSession implements SttSession {
       form.append('response_format', 'verbose_json');
       form.append('timestamp_granularities[]', 'word');
     }
-    const req = { provider: PROVIDER, url: `${this.access.baseUrl}/audio/transcriptions`, headers: headers(this.access), body: form, signal: this.controller.signal };
+    const req = { provider: PROVIDER, url: `${this.access.baseUrl}/audio/transcriptions`, headers: openAIHeaders(this.access), body: form, signal: this.controller.signal };
     const final = (text: string, words?: WordTiming[]) => {
       if (text.trim()) out.push({ type: 'final', text: text.trim(), startMs: seg.startMs, endMs: seg.endMs, endOfTurn: seg.endOfTurn, words });
     };

@@ -3,13 +3,15 @@
  * typed errors, keepalives, vendor times shifted onto the session's timeline, a graceful close that waits
  * for the last finals, and one automatic reconnect when the socket drops mid-call.
  *
- * Reconnecting without losing the turn: audio sent since the last final is kept (up to
- * REPLAY_LIMIT_MS) and sent again on the new socket, so words the caller said while the old socket was
- * dying are transcribed. The new socket's clock starts at the first replayed frame; `offsetMs` maps it back.
+ * Reconnecting without losing the turn: audio sent since the last final is sent again on the new socket
+ * (replay.ts). The new socket's clock starts at the first replayed frame; `offsetMs` maps it back.
  */
 import type { AudioFrame } from '../../engine/audio/frame.js';
 import { ProviderError, type SttEvent, type SttSession } from '../../engine/types.js';
 import { asProviderError, closeError } from '../errors.js';
+import { Listeners, raceAbort } from '../events.js';
+import { ReplayBuffer } from './replay.js';
+import type { SttOpenOptions, SttProvider } from '../types.js';
 import { keepAlive, WebSocket } from '../ws.js';
 
 export interface SttWire {
@@ -32,23 +34,17 @@ export interface SttWire {
   closeError?(code: number, reason: string): ProviderError;
 }
 
-/** Audio kept for replay after a drop; older audio belongs to a finished turn anyway. */
-const REPLAY_LIMIT_MS = 15_000;
 /** How long a graceful close waits for the vendor's last results. */
 const CLOSE_WAIT_MS = 1500;
 /** A socket that drops again this soon after a reconnect is failing for good: report, do not loop. */
 const RECONNECT_COOLDOWN_MS = 10_000;
 
-interface SentFrame { frame: AudioFrame; startMs: number; endMs: number }
-
 export class SocketSttSession implements SttSession {
   private ws: WebSocket;
-  private listeners = new Set<(e: SttEvent) => void>();
-  /** Session ms of audio pushed so far. */
-  private pushedMs = 0;
+  private readonly listeners = new Listeners<SttEvent>();
   /** Session ms at which the current socket's audio begins. */
   private offsetMs = 0;
-  private replay: SentFrame[] = [];
+  private readonly replay = new ReplayBuffer();
   private reconnecting = false;
   private closing = false;
   private closed = false;
@@ -61,27 +57,27 @@ export class SocketSttSession implements SttSession {
   }
 
   static async open(wire: SttWire, signal?: AbortSignal, ready?: Promise<WebSocket>): Promise<SocketSttSession> {
-    const ws = ready ? await ready : await wire.connect(signal);
-    if (ws.readyState !== WebSocket.OPEN) throw new ProviderError('network', 'socket closed before use', wire.provider);
+    const ws = ready
+      ? await raceAbort(ready, signal).catch((err: unknown) => { void ready.then((w) => w.terminate(), () => {}); throw err; })
+      : await wire.connect(signal);
+    if (signal?.aborted || ws.readyState !== WebSocket.OPEN) {
+      ws.terminate();
+      throw signal?.aborted ? signal.reason : new ProviderError('network', 'socket closed before use', wire.provider);
+    }
     return new SocketSttSession(wire, ws);
   }
 
   on(listener: (e: SttEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.on(listener);
   }
 
   private emit(e: SttEvent): void {
-    for (const l of this.listeners) l(e);
+    this.listeners.emit(e);
   }
 
   push(frame: AudioFrame): void {
     if (this.closing || this.closed) return;
-    const ms = (frame.samples.length * 1000) / frame.sampleRate;
-    const entry = { frame, startMs: this.pushedMs, endMs: this.pushedMs + ms };
-    this.pushedMs += ms;
-    this.replay.push(entry);
-    while (this.replay.length && this.pushedMs - this.replay[0].startMs > REPLAY_LIMIT_MS) this.replay.shift();
+    this.replay.push(frame);
     if (!this.reconnecting && this.ws.readyState === WebSocket.OPEN) this.send(this.ws, frame);
   }
 
@@ -94,7 +90,8 @@ export class SocketSttSession implements SttSession {
     this.wire.onOpen?.(ws);
     if (this.wire.keepAlive) this.stopKeepAlive = keepAlive(ws, this.wire.keepAlive.intervalMs, this.wire.keepAlive.message);
     ws.on('message', (data, isBinary) => {
-      if (ws !== this.ws) return;
+      // After a failure, messages already received on the dying socket must not follow its error event.
+      if (ws !== this.ws || this.closed) return;
       let events: SttEvent[];
       try {
         events = this.wire.parse(data, isBinary);
@@ -103,9 +100,8 @@ export class SocketSttSession implements SttSession {
         ws.terminate();
         return;
       }
-      for (const e of events) this.deliver(e);
+      for (const e of events) if (!this.closed) this.deliver(e);
     });
-    ws.on('error', () => { /* the close that follows carries the outcome */ });
     ws.on('close', (code, reason) => {
       if (ws !== this.ws) return;
       this.stopKeepAlive?.();
@@ -125,7 +121,7 @@ export class SocketSttSession implements SttSession {
       case 'final': {
         const endMs = e.endMs + off;
         // Audio up to this final is transcribed; it never needs replaying.
-        while (this.replay.length && this.replay[0].endMs <= endMs) this.replay.shift();
+        this.replay.dropUntil(endMs);
         this.emit({
           ...e, startMs: e.startMs + off, endMs,
           words: e.words?.map((w) => ({ ...w, startMs: w.startMs + off, endMs: w.endMs + off })),
@@ -156,9 +152,9 @@ export class SocketSttSession implements SttSession {
       const ws = await this.wire.connect();
       if (this.closing || this.closed) { ws.close(1000); return; }
       this.ws = ws;
-      this.offsetMs = this.replay.length ? this.replay[0].startMs : this.pushedMs;
+      this.offsetMs = this.replay.startMs;
       this.attach(ws);
-      for (const r of this.replay) this.send(ws, r.frame);
+      for (const frame of this.replay.frames()) this.send(ws, frame);
     } catch (err) {
       this.fail(err instanceof ProviderError ? err : asProviderError(this.wire.provider, err));
     } finally {
@@ -186,26 +182,24 @@ export class SocketSttSession implements SttSession {
  * A SpeechToText over a SttWire factory, with pre-connection: `preconnect` opens the socket during call
  * setup and the first matching `open` adopts it instead of paying the handshake.
  */
-export class SocketStt {
+export class SocketStt implements SttProvider {
   private warm?: { key: string; socket: Promise<WebSocket> };
 
-  constructor(
-    readonly name: string,
-    private readonly makeWire: (opts: { sampleRate: number; language: string; keywords?: Record<string, number> }) => SttWire,
-  ) {}
+  constructor(readonly name: string, private readonly makeWire: (opts: SttOpenOptions) => SttWire) {}
 
   preconnect(opts: { sampleRate: number; language: string }): void {
-    const key = `${opts.sampleRate}/${opts.language}`;
     const socket = this.makeWire(opts).connect();
     socket.catch(() => {}); // reported by the open that adopts it
-    this.warm = { key, socket };
+    if (this.warm) void this.warm.socket.then((ws) => ws.close(1000), () => {});
+    this.warm = { key: warmKey(opts), socket };
   }
 
-  async open(opts: { sampleRate: number; language: string; keywords?: Record<string, number> }, signal?: AbortSignal): Promise<SttSession> {
+  async open(opts: SttOpenOptions, signal?: AbortSignal): Promise<SttSession> {
     const wire = this.makeWire(opts);
     const warm = this.warm;
     this.warm = undefined;
-    if (warm && warm.key === `${opts.sampleRate}/${opts.language}`) {
+    // Keywords are part of the socket's URL or config: a socket warmed without them cannot serve an open with them.
+    if (warm && warm.key === warmKey(opts)) {
       try {
         return await SocketSttSession.open(wire, signal, warm.socket);
       } catch {
@@ -220,4 +214,8 @@ export class SocketStt {
     this.warm = undefined;
     if (warm) await warm.socket.then((ws) => ws.close(1000), () => {});
   }
+}
+
+function warmKey(opts: SttOpenOptions): string {
+  return `${opts.sampleRate}/${opts.language}/${JSON.stringify(opts.keywords ?? {})}`;
 }

@@ -28,14 +28,13 @@ import { closeError, kindOfStatus } from '../errors.js';
 import type { TtsProvider, VendorAccess } from '../types.js';
 import { toWebSocketUrl, trimSlash } from '../vendors.js';
 import type { WebSocket } from '../ws.js';
-import { ContextSocket, ReplyOutput, type Json } from './contextSocket.js';
+import { ContextReply, ContextSocket, ReplyOutput, type Json } from './contextSocket.js';
 
 const PROVIDER = 'cartesia';
 export const CARTESIA_VERSION = '2024-11-13';
 export const DEFAULT_CARTESIA_MODEL = 'sonic-2';
 /** Enough for a clause of LLM text; the documented range is 0–1000. */
 const MAX_BUFFER_DELAY_MS = 500;
-const FIRST_AUDIO_TIMEOUT_MS = 10_000;
 const SPEEDS = ['slowest', 'slow', 'normal', 'fast', 'fastest'];
 
 export function createCartesiaTts(access: VendorAccess, voice: Record<string, unknown>): TtsProvider {
@@ -114,71 +113,27 @@ export function cartesiaWords(m: Json): WordTiming[] {
   return (t.words as string[]).map((word, i) => ({ word, startMs: Math.round(start[i] * 1000), endMs: Math.round(end[i] * 1000) }));
 }
 
-class CartesiaReply implements TtsSession {
-  private readonly id: string;
-  private detach?: () => void;
-  private started = false;
-  private flushed = false;
-  private finished = false;
-  private cancelled = false;
-  private timer?: NodeJS.Timeout;
-
-  constructor(
-    private readonly socket: ContextSocket,
-    private readonly ws: WebSocket,
-    private readonly request: Json,
-    private readonly out: ReplyOutput,
-    signal: AbortSignal,
-  ) {
-    this.id = request.context_id as string;
-    if (signal.aborted) this.cancel();
-    else signal.addEventListener('abort', () => this.cancel(), { once: true });
+class CartesiaReply extends ContextReply {
+  constructor(socket: ContextSocket, ws: WebSocket, private readonly request: Json, out: ReplyOutput, signal: AbortSignal) {
+    super(socket, ws, request.context_id as string, out, signal);
   }
 
-  pushText(text: string): void {
-    if (this.cancelled || this.flushed || !text) return;
-    if (!this.started) {
-      if (!text.trim()) return; // leading whitespace says nothing
-      this.started = true;
-      this.detach = this.socket.attach(this.ws, this.id, { message: (m) => this.message(m), lost: (e) => this.fail(e) });
-    }
-    this.send({ ...this.request, transcript: text, continue: true });
+  protected textMessage(text: string): Json {
+    return { ...this.request, transcript: text, continue: true };
   }
 
-  flush(): void {
-    if (this.cancelled || this.flushed) return;
-    this.flushed = true;
-    if (!this.started) {
-      this.finished = true;
-      this.out.done();
-      return;
-    }
-    this.send({ ...this.request, transcript: '', continue: false });
-    if (!this.out.audioStarted) {
-      this.timer = setTimeout(() => this.fail(new ProviderError('timeout', 'no audio after the text was complete', PROVIDER)), FIRST_AUDIO_TIMEOUT_MS);
-    }
+  protected endMessages(): Json[] {
+    return [{ ...this.request, transcript: '', continue: false }];
   }
 
-  events() {
-    return this.out.events;
+  protected stopVendor(): void {
+    this.send({ context_id: this.id, cancel: true });
   }
 
-  cancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.end();
-    this.out.stop();
-    if (this.started && !this.finished) this.socket.send(this.ws, { context_id: this.id, cancel: true });
-  }
-
-  private message(m: Json): void {
-    if (this.finished || this.cancelled) return;
+  protected message(m: Json): void {
     switch (m.type) {
       case 'chunk':
-        if (typeof m.data === 'string' && m.data) {
-          clearTimeout(this.timer);
-          this.out.audio(Buffer.from(m.data, 'base64'));
-        }
+        if (typeof m.data === 'string' && m.data) this.audio(Buffer.from(m.data, 'base64'));
         break;
       case 'timestamps':
         this.out.words(cartesiaWords(m));
@@ -187,27 +142,6 @@ class CartesiaReply implements TtsSession {
         this.fail(cartesiaError(m));
         return;
     }
-    if (m.type === 'done' || (m.done === true && m.type !== 'error')) {
-      this.finished = true;
-      this.end();
-      this.out.done();
-    }
-  }
-
-  private fail(err: ProviderError): void {
-    if (this.finished || this.cancelled) return;
-    this.finished = true;
-    this.end();
-    this.out.fail(err);
-  }
-
-  /** A send on a closed socket is dropped: the reply is attached, so it fails with the close's reason. */
-  private send(msg: Json): void {
-    this.socket.send(this.ws, msg);
-  }
-
-  private end(): void {
-    clearTimeout(this.timer);
-    this.detach?.();
+    if (m.type === 'done' || m.done === true) this.complete();
   }
 }

@@ -5,10 +5,11 @@
  * reply still running on it with the vendor's typed error. A reply never owns the socket, so aborting
  * an `open` only stops waiting for it.
  */
-import type { TtsEvent, WordTiming } from '../../engine/types.js';
+import type { TtsEvent, TtsSession, WordTiming } from '../../engine/types.js';
 import { ProviderError } from '../../engine/types.js';
 import { AsyncQueue } from '../asyncQueue.js';
-import { asProviderError, closeError, statusError } from '../errors.js';
+import { asProviderError } from '../errors.js';
+import { onAbort, raceAbort } from '../events.js';
 import { PcmAssembler, RateConverter } from '../pcm.js';
 import { connectWebSocket, WebSocket, messageText } from '../ws.js';
 
@@ -42,6 +43,10 @@ export class ContextSocket {
 
   constructor(private readonly o: ContextSocketOptions) {}
 
+  get provider(): string {
+    return this.o.provider;
+  }
+
   /** Connects in the background; a failure here resurfaces on the next `acquire`, which retries. */
   warm(): void {
     this.acquire().catch(() => {});
@@ -52,7 +57,7 @@ export class ContextSocket {
     if (this.disposed) return Promise.reject(new ProviderError('protocol', 'provider already disposed', this.o.provider));
     if (this.ws?.readyState === WebSocket.OPEN) return Promise.resolve(this.ws);
     this.connecting ??= this.connect();
-    return signal ? raceAbort(this.connecting, signal) : this.connecting;
+    return raceAbort(this.connecting, signal);
   }
 
   private async connect(): Promise<WebSocket> {
@@ -84,7 +89,6 @@ export class ContextSocket {
       if (entry) entry.listener.message(msg);
       else if (id === undefined) last = msg;
     });
-    ws.on('error', () => {}); // the close that follows carries the error
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws === ws) this.ws = undefined;
       const err = this.o.closeError(code, reason.toString(), last);
@@ -135,15 +139,6 @@ export class ContextSocket {
     if (this.o.goodbye) ws.send(JSON.stringify(this.o.goodbye));
     ws.close(1000);
   }
-}
-
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /**
@@ -211,5 +206,116 @@ export class ReplyOutput {
     this.chain = this.chain
       .then(() => (this.events.closed ? undefined : fn()))
       .catch((err) => this.events.fail(asProviderError(this.provider, err)));
+  }
+}
+
+/** No audio this long after the reply's text was complete: the vendor is hung. */
+const FIRST_AUDIO_TIMEOUT_MS = 10_000;
+
+/**
+ * One reply as a context on a ContextSocket: the lifecycle ElevenLabs and Cartesia share (attach on the
+ * first words, a first-audio deadline once the text is complete, cancel and failure dropping whatever
+ * the vendor still sends). Subclasses say what goes on the wire and read their vendor's messages.
+ */
+export abstract class ContextReply implements TtsSession {
+  protected started = false;
+  protected flushed = false;
+  protected finished = false;
+  protected cancelled = false;
+  private detach?: () => void;
+  private timer?: NodeJS.Timeout;
+  private readonly offAbort: () => void;
+
+  constructor(
+    protected readonly socket: ContextSocket,
+    protected readonly ws: WebSocket,
+    protected readonly id: string,
+    protected readonly out: ReplyOutput,
+    signal: AbortSignal,
+  ) {
+    this.offAbort = onAbort(signal, () => this.cancel());
+  }
+
+  /** The message carrying one piece of text. */
+  protected abstract textMessage(text: string): Json;
+  /** The messages that say the text is complete. */
+  protected abstract endMessages(): Json[];
+  /** Stops the vendor's work on a context that started and has not finished. */
+  protected abstract stopVendor(): void;
+  /** A server message for this context, while the reply is live. */
+  protected abstract message(m: Json): void;
+  /** Sent once, before the first text (a context's opening message, if the vendor has one). */
+  protected opening(): Json | undefined {
+    return undefined;
+  }
+
+  pushText(text: string): void {
+    if (this.cancelled || this.flushed || !text) return;
+    if (!this.started) {
+      if (!text.trim()) return; // leading whitespace says nothing
+      this.started = true;
+      this.detach = this.socket.attach(this.ws, this.id, {
+        message: (m) => { if (!this.finished && !this.cancelled) this.message(m); },
+        lost: (e) => this.fail(e),
+      });
+      const first = this.opening();
+      if (first) this.send(first);
+    }
+    this.send(this.textMessage(text));
+  }
+
+  flush(): void {
+    if (this.cancelled || this.flushed) return;
+    this.flushed = true;
+    if (!this.started) {
+      this.complete();
+      return;
+    }
+    for (const m of this.endMessages()) this.send(m);
+    if (!this.out.audioStarted) {
+      this.timer = setTimeout(() => this.fail(new ProviderError('timeout', 'no audio after the text was complete', this.socket.provider)), FIRST_AUDIO_TIMEOUT_MS);
+    }
+  }
+
+  events(): AsyncIterable<TtsEvent> {
+    return this.out.events;
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.end();
+    this.out.stop();
+    if (this.started && !this.finished) this.stopVendor();
+  }
+
+  protected audio(bytes: Uint8Array): void {
+    clearTimeout(this.timer);
+    this.out.audio(bytes);
+  }
+
+  /** The vendor finished the context: the audio received is the whole reply. */
+  protected complete(): void {
+    this.finished = true;
+    this.end();
+    this.out.done();
+  }
+
+  protected fail(err: ProviderError): void {
+    if (this.finished || this.cancelled) return;
+    this.finished = true;
+    this.end();
+    this.out.fail(err);
+  }
+
+  /** A send on a closed socket is dropped: the reply is attached, so it fails with the close's reason. */
+  protected send(msg: Json): void {
+    this.socket.send(this.ws, msg);
+  }
+
+  private end(): void {
+    clearTimeout(this.timer);
+    this.detach?.();
+    this.offAbort?.(); // unset when the signal had already aborted at construction
   }
 }

@@ -33,7 +33,7 @@ import { closeError } from '../errors.js';
 import type { TtsProvider, VendorAccess } from '../types.js';
 import { toWebSocketUrl, trimSlash } from '../vendors.js';
 import type { WebSocket } from '../ws.js';
-import { ContextSocket, ReplyOutput, type Json } from './contextSocket.js';
+import { ContextReply, ContextSocket, ReplyOutput, type Json } from './contextSocket.js';
 
 const PROVIDER = 'elevenlabs';
 export const DEFAULT_ELEVENLABS_MODEL = 'eleven_flash_v2_5';
@@ -43,7 +43,6 @@ export const ELEVENLABS_PCM_RATES = [8000, 16000, 22050, 24000, 44100];
 const CHUNK_LENGTH_SCHEDULE = [50, 120, 160, 250];
 /** The vendor's maximum: a call's socket sits idle while the caller speaks. */
 const INACTIVITY_TIMEOUT_S = 180;
-const FIRST_AUDIO_TIMEOUT_MS = 10_000;
 
 export function elevenLabsRate(sampleRate: number): number {
   return ELEVENLABS_PCM_RATES.find((r) => r >= sampleRate) ?? ELEVENLABS_PCM_RATES[ELEVENLABS_PCM_RATES.length - 1];
@@ -201,105 +200,43 @@ function alignmentOf(msg: Json): { chars: string[]; starts: number[]; durations:
   return { chars: a.chars as string[], starts: starts as number[], durations: durations as number[] };
 }
 
-class ElevenLabsReply implements TtsSession {
-  private readonly id = randomUUID();
+class ElevenLabsReply extends ContextReply {
   private readonly words = new AlignmentWords();
-  private detach?: () => void;
-  private started = false;
-  private flushed = false;
-  private finished = false;
-  private cancelled = false;
-  private timer?: NodeJS.Timeout;
 
-  constructor(
-    private readonly socket: ContextSocket,
-    private readonly ws: WebSocket,
-    private readonly setup: () => Json,
-    private readonly out: ReplyOutput,
-    signal: AbortSignal,
-  ) {
-    if (signal.aborted) this.cancel();
-    else signal.addEventListener('abort', () => this.cancel(), { once: true });
+  constructor(socket: ContextSocket, ws: WebSocket, private readonly setup: () => Json, out: ReplyOutput, signal: AbortSignal) {
+    super(socket, ws, randomUUID(), out, signal);
   }
 
-  pushText(text: string): void {
-    if (this.cancelled || this.flushed || !text) return;
-    if (!this.started) {
-      if (!text.trim()) return; // leading whitespace says nothing
-      this.start();
-    }
-    this.send({ text, context_id: this.id });
+  protected override opening(): Json {
+    return { text: ' ', context_id: this.id, ...this.setup() };
   }
 
-  flush(): void {
-    if (this.cancelled || this.flushed) return;
-    this.flushed = true;
-    if (!this.started) {
-      this.finished = true;
-      this.out.done();
-      return;
-    }
-    this.send({ text: '', context_id: this.id, flush: true });
-    this.send({ context_id: this.id, close_context: true });
-    if (!this.out.audioStarted) {
-      this.timer = setTimeout(() => this.fail(new ProviderError('timeout', 'no audio after the text was complete', PROVIDER)), FIRST_AUDIO_TIMEOUT_MS);
-    }
+  protected textMessage(text: string): Json {
+    return { text, context_id: this.id };
   }
 
-  events() {
-    return this.out.events;
+  protected endMessages(): Json[] {
+    return [{ text: '', context_id: this.id, flush: true }, { context_id: this.id, close_context: true }];
   }
 
-  cancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.end();
-    this.out.stop();
-    if (!this.started || this.finished) return;
+  protected stopVendor(): void {
     // A context closed before its flush stops; a flushed one would run to the end, so drop the socket.
     if (!this.flushed) this.send({ context_id: this.id, close_context: true });
     else this.socket.restart(this.ws);
   }
 
-  private start(): void {
-    this.started = true;
-    this.detach = this.socket.attach(this.ws, this.id, { message: (m) => this.message(m), lost: (e) => this.fail(e) });
-    this.send({ text: ' ', context_id: this.id, ...this.setup() });
-  }
-
-  private message(m: Json): void {
-    if (this.finished || this.cancelled) return;
+  protected message(m: Json): void {
     if (typeof m.audio === 'string' && m.audio) {
-      clearTimeout(this.timer);
       const offset = this.out.receivedMs;
-      this.out.audio(Buffer.from(m.audio, 'base64'));
+      this.audio(Buffer.from(m.audio, 'base64'));
       const a = alignmentOf(m);
       if (a) this.out.words(this.words.push(a, offset));
     }
     if (m.isFinal === true || m.is_final === true) {
-      this.finished = true;
-      this.end();
       this.out.words(this.words.finish());
-      this.out.done();
+      this.complete();
     } else if (typeof m.error === 'string' && !m.audio) {
       this.fail(elevenLabsCloseError(typeof m.code === 'number' ? m.code : 1008, '', m));
     }
-  }
-
-  private fail(err: ProviderError): void {
-    if (this.finished || this.cancelled) return;
-    this.finished = true;
-    this.end();
-    this.out.fail(err);
-  }
-
-  /** A send on a closed socket is dropped: the reply is attached, so it fails with the close's reason. */
-  private send(msg: Json): void {
-    this.socket.send(this.ws, msg);
-  }
-
-  private end(): void {
-    clearTimeout(this.timer);
-    this.detach?.();
   }
 }

@@ -12,12 +12,13 @@
  */
 import type { TtsEvent, TtsSession, WordTiming } from '../../engine/types.js';
 import { AsyncQueue } from '../asyncQueue.js';
-import { asProviderError, closeError, ProviderError, statusError } from '../errors.js';
+import { closeError, ProviderError } from '../errors.js';
 import { PcmAssembler } from '../pcm.js';
 import type { TtsProvider, VendorAccess } from '../types.js';
 import { toWebSocketUrl } from '../vendors.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, messageText, WebSocket } from '../ws.js';
-import { takeSentences } from './sentenceSession.js';
+import { onAbort } from '../events.js';
+import { connectWebSocket, messageText, WebSocket } from '../ws.js';
+import { feedSentences } from './sentenceSession.js';
 
 const PROVIDER = 'rime';
 export const DEFAULT_RIME_SPEAKER = 'cove';
@@ -108,13 +109,12 @@ export class RimeSession implements TtsSession {
   private samples = 0;
   private synthesisStart = 0;
   private watchdog?: NodeJS.Timeout;
+  private readonly offAbort: () => void;
 
   constructor(private readonly ws: WebSocket, private readonly rate: number, signal: AbortSignal) {
     ws.on('message', (data) => this.onMessage(messageText(data)));
-    ws.on('error', () => { /* the close that follows carries the outcome */ });
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
-    if (signal.aborted) this.cancel();
-    else signal.addEventListener('abort', () => this.cancel(), { once: true });
+    this.offAbort = onAbort(signal, () => this.cancel());
   }
 
   private send(message: object): void {
@@ -123,13 +123,7 @@ export class RimeSession implements TtsSession {
 
   pushText(text: string): void {
     if (this.flushed || this.cancelled) return;
-    this.buffer += text;
-    for (;;) {
-      const [sentence, rest] = takeSentences(this.buffer);
-      if (!sentence) break;
-      this.buffer = rest;
-      this.speak(sentence);
-    }
+    this.buffer = feedSentences(this.buffer, text, (s) => this.speak(s));
   }
 
   /** Sends a piece exactly as written (Rime concatenates what it receives) and has it synthesized. */
@@ -207,14 +201,19 @@ export class RimeSession implements TtsSession {
   }
 
   private finish(): void {
-    clearTimeout(this.watchdog);
+    this.end();
     this.out.push({ type: 'done' });
     this.out.end();
   }
 
   private fail(err: ProviderError): void {
-    clearTimeout(this.watchdog);
+    this.end();
     this.out.fail(err);
+  }
+
+  private end(): void {
+    clearTimeout(this.watchdog);
+    this.offAbort?.(); // unset when the signal had already aborted at construction
   }
 
   events(): AsyncIterable<TtsEvent> {
@@ -224,7 +223,7 @@ export class RimeSession implements TtsSession {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    clearTimeout(this.watchdog);
+    this.end();
     // Clear drops what Rime has queued; closing ends this reply's socket (the next reply has its own).
     this.send({ operation: 'clear' });
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);
@@ -232,42 +231,9 @@ export class RimeSession implements TtsSession {
   }
 }
 
-/**
- * Opens a Rime socket. A refused upgrade (401, 429, 5xx, 400 for a bad setting) becomes the typed error
- * of its status with Rime's message: the body is read before the request is dropped. (ws.ts's
- * connectWebSocket terminates first, so its `error` wins and every refusal reads as a network drop.)
- */
+/** Opens a Rime socket: Bearer auth on the upgrade; a refusal is typed from its status and Rime's message. */
 export function connectRime(url: string, apiKey: string, signal?: AbortSignal): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${apiKey}` }, handshakeTimeout: DEFAULT_CONNECT_TIMEOUT_MS, perMessageDeflate: false });
-    let settled = false;
-    const settle = (err?: unknown) => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-      ws.removeAllListeners('open').removeAllListeners('unexpected-response');
-      ws.off('error', onError).off('close', onClose);
-      if (err === undefined) return resolve(ws);
-      ws.on('error', () => {}); // late errors of a socket we gave up on
-      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
-      reject(err);
-    };
-    const onError = (err: Error) => settle(/handshake has timed out/i.test(err.message)
-      ? new ProviderError('timeout', 'connect timed out', PROVIDER) : asProviderError(PROVIDER, err));
-    const onClose = (code: number, reason: Buffer) => settle(closeError(PROVIDER, code, reason.toString()));
-    const onAbort = () => settle(signal!.reason);
-    ws.once('open', () => settle());
-    ws.once('error', onError);
-    ws.once('close', onClose);
-    ws.once('unexpected-response', (_req, res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => { if (chunks.length < 16) chunks.push(c); });
-      res.on('end', () => settle(statusError(PROVIDER, res.statusCode ?? 0, Buffer.concat(chunks).toString())));
-      res.on('error', () => settle(statusError(PROVIDER, res.statusCode ?? 0)));
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return connectWebSocket(url, { provider: PROVIDER, headers: { authorization: `Bearer ${apiKey}` }, signal });
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v : undefined);

@@ -7,6 +7,7 @@
 import type { TtsEvent, TtsSession } from '../../engine/types.js';
 import { AsyncQueue } from '../asyncQueue.js';
 import { asProviderError, isAbort } from '../errors.js';
+import { onAbort } from '../events.js';
 import { PcmAssembler, RateConverter } from '../pcm.js';
 
 export interface SentenceSynthesizer {
@@ -32,6 +33,17 @@ export function takeSentences(text: string): [string, string] {
   return [text.slice(0, cut), text.slice(cut)];
 }
 
+/** Appends `text` to `buffer`, hands each sentence now complete to `each`, and returns the rest. */
+export function feedSentences(buffer: string, text: string, each: (sentence: string) => void): string {
+  let rest = buffer + text;
+  for (;;) {
+    const [sentence, after] = takeSentences(rest);
+    if (!sentence) return rest;
+    rest = after;
+    each(sentence);
+  }
+}
+
 export class SentenceTtsSession implements TtsSession {
   private buffer = '';
   private readonly out = new AsyncQueue<TtsEvent>();
@@ -40,22 +52,16 @@ export class SentenceTtsSession implements TtsSession {
   private chain: Promise<void> = Promise.resolve();
   private readonly rate: RateConverter;
   private flushed = false;
+  private readonly offAbort: () => void;
 
   constructor(private readonly synth: SentenceSynthesizer, sampleRate: number, signal: AbortSignal) {
     this.rate = new RateConverter(synth.vendorRate, sampleRate);
-    if (signal.aborted) this.cancel();
-    else signal.addEventListener('abort', () => this.cancel(), { once: true });
+    this.offAbort = onAbort(signal, () => this.cancel());
   }
 
   pushText(text: string): void {
     if (this.flushed || this.controller.signal.aborted) return;
-    this.buffer += text;
-    for (;;) {
-      const [sentence, rest] = takeSentences(this.buffer);
-      if (!sentence) break;
-      this.buffer = rest;
-      this.enqueue(sentence);
-    }
+    this.buffer = feedSentences(this.buffer, text, (s) => this.enqueue(s));
   }
 
   flush(): void {
@@ -68,7 +74,10 @@ export class SentenceTtsSession implements TtsSession {
       if (tail.length) this.out.push({ type: 'audio', samples: tail });
       this.out.push({ type: 'done' });
       this.out.end();
-    }, () => {});
+    }, () => {}).finally(() => {
+      this.rate.destroy();
+      this.offAbort();
+    });
   }
 
   /** Starts the request at once (prefetch) but releases its audio only after the previous sentence's. */
@@ -110,6 +119,7 @@ export class SentenceTtsSession implements TtsSession {
   cancel(): void {
     if (this.controller.signal.aborted) return;
     this.controller.abort();
+    this.offAbort?.(); // unset when the signal was already aborted at construction
     this.out.end();
     this.rate.destroy();
   }
