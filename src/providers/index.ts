@@ -45,6 +45,10 @@ export interface AgentProviders {
   tts: TtsProvider;
   /** What was chosen, for logs and the call record: "deepgram nova-3", "openai gpt-4o-mini → anthropic …". */
   summary: { stt: string; llm: string; tts: string };
+  /** Opens the vendor sockets now, while the call is being set up, so the first turn pays no handshake. */
+  preconnect(opts: { sampleRate: number; language: string }): void;
+  /** Releases warm sockets and per-call connections; call once when the call ends. */
+  dispose(): Promise<void>;
 }
 
 export interface ResolveContext {
@@ -168,6 +172,18 @@ export async function resolveAgentProviders(agent: Json, ctx: ResolveContext): P
     if (!first) throw failures[0];
     throw new MissingCredentialError(first.connectionType, first.purpose, failures.map((f) => f.message).join('; '));
   }
-  const [[stt, sttName], [llm, llmName], [tts, ttsName]] = settled.map((r) => (r as PromiseFulfilledResult<[never, string]>).value);
-  return { stt, llm, tts, summary: { stt: sttName, llm: llmName, tts: ttsName } };
+  const value = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+  const [stt, sttName] = value(settled[0]);
+  const [llm, llmName] = value(settled[1]);
+  const [tts, ttsName] = value(settled[2]);
+  return {
+    stt, llm, tts, summary: { stt: sttName, llm: llmName, tts: ttsName },
+    preconnect: (opts) => {
+      stt.preconnect?.(opts);
+      tts.preconnect?.({ sampleRate: opts.sampleRate });
+    },
+    dispose: async () => {
+      await Promise.allSettled([stt.dispose?.(), tts.dispose?.()]);
+    },
+  };
 }

@@ -7,6 +7,8 @@ import { resolveAccess } from '../../src/providers/credentials.js';
 import { MissingCredentialError, resolveAgentProviders, UnsupportedProviderError } from '../../src/providers/index.js';
 import { VENDORS } from '../../src/providers/vendors.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startDeepgramFake } from '../fakes/deepgram.js';
+import { until } from './helpers.js';
 
 let srv: TestServer;
 let userId: string;
@@ -152,5 +154,24 @@ describe('resolving an agent\'s providers', () => {
     const err = await resolveAgentProviders({ ...agent, voice: { type: 'voice_future' } }, { lookup: lookup(), env }).catch((e) => e);
     expect(err).toBeInstanceOf(UnsupportedProviderError);
     expect(err.message).toContain('voice_future');
+  });
+});
+
+describe('a call\'s providers, set up and torn down', () => {
+  it('preconnect opens the transcriber and voice sockets during setup; the first turn adopts them; dispose releases them', async () => {
+    const fake = await startDeepgramFake('dg-valid-key');
+    try {
+      const agent = await agentForCall({ voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' }, transcriber: { type: 'transcriber_deepgram' } });
+      const p = await resolveAgentProviders(agent, { lookup: { byId: async () => null, latestOfType: async () => null }, env: { DEEPGRAM_API_KEY: 'dg-valid-key', DEEPGRAM_BASE_URL: fake.url, OPENAI_API_KEY: 'x' } });
+      p.preconnect({ sampleRate: 8000, language: 'en' });
+      await until(() => fake.stt.connections === 1 && fake.tts.connections === 1, 'both pre-connections');
+      const session = await p.stt.open({ sampleRate: 8000, language: 'en' });
+      expect(fake.stt.connections).toBe(1);
+      await session.close();
+      await p.dispose();
+      expect(fake.stt.lastKey).toBe('dg-valid-key');
+    } finally {
+      await fake.close();
+    }
   });
 });
