@@ -46,6 +46,11 @@ export interface AzureSttFake extends FakeSttControls {
   readonly lastQuery: URLSearchParams | undefined;
   /** Protocol violations the fake saw (each also closed the socket). */
   readonly violations: string[];
+  /**
+   * The service hangs at the next end of audio: no speech.endDetected, no turn.end, and it stops reading the
+   * socket, so not even the WebSocket closing handshake is answered.
+   */
+  hangNextEndOfAudio(): void;
 }
 
 export interface SsmlRequest { voice: string; lang: string; rate?: string; pitch?: string; text: string; format: string }
@@ -99,6 +104,7 @@ export async function startAzureFake(): Promise<AzureFake> {
   const script = new TranscriptScript();
   let sttFail: FailureMode | undefined;
   let dropNext = false;
+  let hangEnd = false;
   let sttConnections = 0;
   let graceful = false;
   let audioBytes = 0;
@@ -233,6 +239,11 @@ export async function startAzureFake(): Promise<AzureFake> {
       if (payload.length === 0) {
         // End of audio: the service finishes the turn.
         graceful = true;
+        if (hangEnd) {
+          hangEnd = false;
+          (ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+          return;
+        }
         const endMs = tracker.receivedMs;
         if (current) { const text = current.text; current = undefined; phrase(text, Math.max(0, endMs - 500), endMs); }
         send('speech.endDetected', { Offset: Math.round(endMs * TICKS_PER_MS) });
@@ -318,6 +329,7 @@ export async function startAzureFake(): Promise<AzureFake> {
     get phrases() { return phrases; },
     get lastQuery() { return lastQuery; },
     get violations() { return violations; },
+    hangNextEndOfAudio: () => { hangEnd = true; },
     close: () => server.close(),
   };
   const tts: AzureTtsFake = {

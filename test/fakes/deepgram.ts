@@ -318,6 +318,8 @@ export interface DeepgramTtsFake extends FakeTtsControls {
   readonly messages: Record<string, unknown>[];
   /** Flushes allowed per minute per socket (Deepgram: 20); more get a Warning and no audio. */
   flushLimit: number;
+  /** The next speak socket to receive text hangs: it takes the messages but sends no audio and no Flushed. */
+  hangNextReply(): void;
 }
 
 interface SpeakConfig { model: string; encoding: string; sampleRate: number }
@@ -349,6 +351,7 @@ interface TtsFakeState {
   dropArmed: boolean;
   messages: Record<string, unknown>[];
   flushLimit: number;
+  hangArmed: boolean;
 }
 
 /** A complete sentence followed by whitespace: Deepgram starts voicing it without waiting for a Flush. */
@@ -366,6 +369,8 @@ class SpeakConnection {
   private flushSeq = 0;
   private clearSeq = 0;
   private ended = false;
+  /** A hung server: messages are taken, nothing is voiced or answered. */
+  private hung = false;
 
   constructor(private readonly ws: WebSocket, private readonly cfg: SpeakConfig, private readonly fake: TtsFakeState) {
     fake.receivedText = '';
@@ -393,6 +398,8 @@ class SpeakConnection {
       return;
     }
     this.fake.messages.push(m);
+    if (this.fake.hangArmed && m.type === 'Speak') { this.fake.hangArmed = false; this.hung = true; }
+    if (this.hung) return;
     switch (m.type) {
       case 'Speak': {
         if (typeof m.text !== 'string') { this.ended = true; this.ws.close(1008, 'DATA-0000'); return; }
@@ -491,7 +498,7 @@ export async function startDeepgramFake(validKey: string): Promise<DeepgramFake>
     script, dropArmed: false, gracefulClose: false, audioBytes: 0, controlMessages: [], emptyFrames: 0,
     idleTimeoutMs: 10_000, finalsWithoutSpeechFinal: false, lastClose: undefined,
   };
-  const ttsState: TtsFakeState = { receivedText: '', lastCancelAt: undefined, delayFirstByteMs: 0, dropArmed: false, messages: [], flushLimit: 20 };
+  const ttsState: TtsFakeState = { receivedText: '', lastCancelAt: undefined, delayFirstByteMs: 0, dropArmed: false, messages: [], flushLimit: 20, hangArmed: false };
   const close = async () => { await server?.close(); server = undefined; };
 
   server = await startFakeServer({
@@ -552,6 +559,7 @@ export async function startDeepgramFake(validKey: string): Promise<DeepgramFake>
     get messages() { return ttsState.messages; },
     get flushLimit() { return ttsState.flushLimit; },
     set flushLimit(v: number) { ttsState.flushLimit = v; },
+    hangNextReply: () => { ttsState.hangArmed = true; },
     close,
   };
   return { url, stt, tts, close };

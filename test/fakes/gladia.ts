@@ -4,6 +4,9 @@
  *  - POST /v2/live with `x-gladia-key` and a JSON config → 201 `{ id, created_at, url }`, the url a
  *    `ws://…/v2/live?token=…` on this same server; 401 for a bad key, 429 when over the concurrency
  *    limit, 400 with validation errors for a config Gladia would refuse, 503 in an outage.
+ *  - DELETE /v2/live/{id} with `x-gladia-key` ("Delete live transcription") → 202 and the session is gone
+ *    (its socket url no longer connects); 401 for a bad key, 404 for an unknown id, 403 while the
+ *    session's socket is live (not in a deletable state).
  *  - The socket takes binary PCM (or `audio_chunk` JSON) and `{"type":"stop_recording"}`; it sends
  *    `speech_start` / `speech_end` and partial + final `transcript` messages (times in seconds, words
  *    with their leading space), only those the session's messages_config asked for. After
@@ -34,6 +37,12 @@ export interface GladiaFake extends FakeSttControls {
   answerNextInit(body: unknown): void;
   /** performance.now() when the server saw the last init request's connection closed by the client. */
   readonly lastInitClientCloseAt: number | undefined;
+  /** Ids of the sessions created by init requests, in order. */
+  readonly sessionIds: string[];
+  /** Ids of the sessions deleted (DELETE /v2/live/{id} answered 202), in order. */
+  readonly deleted: string[];
+  /** The next socket upgrade (after a successful init) is refused with this HTTP status. */
+  refuseNextSocket(status?: number): void;
 }
 
 const ENCODINGS = ['wav/pcm', 'wav/alaw', 'wav/ulaw'];
@@ -94,13 +103,16 @@ function configErrors(b: unknown): string[] {
   return errs;
 }
 
-interface Session { id: string; config: Json }
+interface Session { id: string; config: Json; live: boolean }
 
 export async function startGladiaFake(validKey: string): Promise<GladiaFake> {
   const script = new TranscriptScript();
   const sessions = new Map<string, Session>();
   const inits: Json[] = [];
   const controlMessages: { type: string }[] = [];
+  const sessionIds: string[] = [];
+  const deleted: string[] = [];
+  let refuseSocket: number | undefined;
   let failure: FailureMode | undefined;
   let initDelay = 0;
   let cannedAnswer: unknown;
@@ -116,8 +128,22 @@ export async function startGladiaFake(validKey: string): Promise<GladiaFake> {
   const error = (res: ServerResponse, status: number, message: string, extra: Json = {}) =>
     json(res, status, { timestamp: new Date().toISOString(), path: '/v2/live', request_id: `G-${randomUUID().slice(0, 8)}`, statusCode: status, message, ...extra });
 
+  const remove = (req: IncomingMessage, res: ServerResponse, id: string) => {
+    const key = req.headers['x-gladia-key'];
+    if (!key || key !== validKey) return error(res, 401, 'Invalid or missing x-gladia-key');
+    const entry = [...sessions].find(([, s]) => s.id === id);
+    if (!entry) return error(res, 404, `Live job ${id} not found`);
+    if (entry[1].live) return error(res, 403, 'The live job is not in a deletable state');
+    sessions.delete(entry[0]);
+    deleted.push(id);
+    res.writeHead(202);
+    res.end();
+  };
+
   const init = async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://fake');
+    const del = /^\/v2\/live\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'DELETE' && del) return remove(req, res, decodeURIComponent(del[1]));
     if (req.method !== 'POST' || url.pathname !== '/v2/live') return error(res, 404, `Cannot ${req.method} ${url.pathname}`);
     lastInitQuery = url.searchParams;
     res.on('close', () => { if (!res.writableFinished) lastInitClientCloseAt = performance.now(); });
@@ -153,13 +179,16 @@ export async function startGladiaFake(validKey: string): Promise<GladiaFake> {
     }
     const id = randomUUID();
     const token = randomUUID();
-    sessions.set(token, { id, config: config as Json });
+    sessions.set(token, { id, config: config as Json, live: false });
+    sessionIds.push(id);
     json(res, 201, { id, created_at: new Date().toISOString(), url: `${wsBase}/v2/live?token=${token}` });
   };
 
   const onConnection = (ws: WebSocket, session: Session) => {
     connections++;
     const connId = connections;
+    session.live = true;
+    ws.on('close', () => { session.live = false; });
     gracefulClose = false;
     const c = session.config;
     const mc = (c.messages_config ?? {}) as Json;
@@ -250,6 +279,11 @@ export async function startGladiaFake(validKey: string): Promise<GladiaFake> {
       const session = sessions.get(url.searchParams.get('token') ?? '');
       if (url.pathname !== '/v2/live') return rejectUpgrade(socket, 404, { statusCode: 404, message: 'Not Found' });
       if (!session) return rejectUpgrade(socket, 401, { statusCode: 401, message: 'Invalid or expired token' });
+      if (refuseSocket !== undefined) {
+        const status = refuseSocket;
+        refuseSocket = undefined;
+        return rejectUpgrade(socket, status, { statusCode: status, message: 'Service Unavailable' });
+      }
       return true;
     },
     connection: (ws, req) => {
@@ -266,6 +300,7 @@ export async function startGladiaFake(validKey: string): Promise<GladiaFake> {
     dropDuringNextUtterance: () => { dropArmed = true; },
     delayNextInit: (ms) => { initDelay = ms; },
     answerNextInit: (body) => { cannedAnswer = body; },
+    refuseNextSocket: (status = 503) => { refuseSocket = status; },
     get connections() { return connections; },
     get gracefulClose() { return gracefulClose; },
     get audioBytes() { return audioBytes; },
@@ -274,6 +309,8 @@ export async function startGladiaFake(validKey: string): Promise<GladiaFake> {
     get lastInitClientCloseAt() { return lastInitClientCloseAt; },
     inits,
     controlMessages,
+    sessionIds,
+    deleted,
     close: () => server.close(),
   };
 }

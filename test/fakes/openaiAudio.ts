@@ -29,7 +29,12 @@ export interface OpenAIAudioFake {
   /** `receivedText` counts from here (the harness calls it per adapter it makes). */
   resetReceivedText(): void;
   tts: FakeTtsControls & { readonly speechRequests: SpeechRequest[] };
-  stt: FakeSttControls & { readonly transcriptions: TranscriptionRequest[]; readonly modelChecks: number };
+  stt: FakeSttControls & {
+    readonly transcriptions: TranscriptionRequest[];
+    readonly modelChecks: number;
+    /** The next transcription request is taken but never answered (OpenAI overloaded); it ends when the client gives up. */
+    stallNextTranscription(): void;
+  };
   close(): Promise<void>;
 }
 
@@ -44,6 +49,7 @@ export async function startOpenAIAudioFake(validKey: string): Promise<OpenAIAudi
   let delayNext = 0;
   let dropTts = false;
   let dropStt = false;
+  let stallStt = false;
   let receivedText: string[] = [];
   let lastCancelAt: number | undefined;
   let ttsKey: string | undefined;
@@ -136,6 +142,11 @@ export async function startOpenAIAudioFake(validKey: string): Promise<OpenAIAudi
     if (wav.samples.length / wav.sampleRate < 0.1) return apiError(res, 400, 'Audio file is too short. Minimum audio length is 0.1 seconds.', 'invalid_request_error', 'audio_too_short', 'file');
     audioBytes += wav.samples.length * 2;
     transcriptions.push({ headers: req.headers, fields, fileName: file.name, sampleRate: wav.sampleRate, samples: wav.samples.length });
+    if (stallStt) {
+      stallStt = false;
+      if (!res.destroyed) await new Promise<void>((resolve) => res.once('close', () => resolve()));
+      return;
+    }
 
     // The fake "hears" an utterance when some 10 ms of the file is loud; silence transcribes to nothing.
     const drop = dropStt;
@@ -206,6 +217,7 @@ export async function startOpenAIAudioFake(validKey: string): Promise<OpenAIAudi
       script: (...t) => script.add(...t),
       failNext: (m) => { failNext = m; },
       dropDuringNextUtterance: () => { dropStt = true; },
+      stallNextTranscription: () => { stallStt = true; },
       // A session starts with its model check (keep-alive makes TCP connections meaningless to count).
       get connections() { return modelChecks; },
       get gracefulClose() { return gracefulClose; },

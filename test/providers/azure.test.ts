@@ -144,6 +144,17 @@ describe('Azure speech-to-text', () => {
     expect(finals(events)).toEqual([]);
   });
 
+  it('close() is bounded when the service hangs (no turn.end, no answer to the closing handshake)', async () => {
+    const s = await createAzureStt(access(fake), { language: 'en' }).open({ sampleRate: 8000, language: 'en' });
+    await feed(s, silenceAudio(200, 8000), 8000, 0);
+    fake.stt.hangNextEndOfAudio();
+    const started = performance.now();
+    const outcome = await Promise.race([s.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 6000))]);
+    expect(outcome).toBe('closed');
+    // The end-of-turn wait (1.5 s) plus the dispose bound (1 s), with room for a slow machine.
+    expect(performance.now() - started).toBeLessThan(4000);
+  }, 15_000);
+
   it('never puts the key in an error (the SDK carries it in the URL)', async () => {
     fake.stt.failNext('quota');
     const err = await failure(createAzureStt(access(fake), { language: 'en' }).open({ sampleRate: 8000, language: 'en' }));

@@ -298,6 +298,40 @@ describe('Deepgram TTS specifics', () => {
     }
   });
 
+  it('a reply that gets no audio once its text is complete fails with a timeout; the next reply gets a fresh socket', async () => {
+    fake.tts.hangNextReply();
+    const before = fake.tts.connections;
+    const p = createDeepgramTts({ apiKey: KEY, baseUrl: fake.url }, { type: 'voice_deepgram', model: 'aura-2-andromeda-en' }, { firstAudioTimeoutMs: 300 });
+    const s = await p.open({ sampleRate: 16000 }, signal());
+    const events = drain(s.events());
+    s.pushText('Are you still there');
+    s.flush();
+    const outcome = await Promise.race([failure(events), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 3000))]);
+    expect(outcome).toBeInstanceOf(ProviderError);
+    expect((outcome as ProviderError).kind).toBe('timeout');
+
+    const next = await p.open({ sampleRate: 16000 }, signal());
+    const got = drain(next.events());
+    next.pushText('Hello again.');
+    next.flush();
+    expect((await got).at(-1)).toEqual({ type: 'done' });
+    await p.dispose?.();
+    expect(fake.tts.connections - before).toBe(2);
+  });
+
+  it('a slow first audio within the deadline is not cut short', async () => {
+    fake.tts.delayNextFirstByte(400);
+    const p = createDeepgramTts({ apiKey: KEY, baseUrl: fake.url }, { type: 'voice_deepgram', model: 'aura-2-andromeda-en' }, { firstAudioTimeoutMs: 1500 });
+    const s = await p.open({ sampleRate: 16000 }, signal());
+    const events = drain(s.events());
+    s.pushText('Just a moment');
+    s.flush();
+    const got = await events;
+    await p.dispose?.();
+    expect(got.at(-1)).toEqual({ type: 'done' });
+    expect(samplesOf(got)).toBe(wordSamples(3, 16000));
+  });
+
   it('a rate Deepgram cannot produce is refused before connecting', async () => {
     const err = await failure(tts().open({ sampleRate: 22050 }, signal()));
     expect(err).toBeInstanceOf(ProviderError);

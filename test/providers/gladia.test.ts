@@ -120,6 +120,25 @@ describe('Gladia live v2 specifics', () => {
     expect(err.kind).toBe('protocol');
   });
 
+  it('a socket that cannot be opened after a successful init deletes that session on Gladia\'s side', async () => {
+    fake.refuseNextSocket(503);
+    const before = fake.sessionIds.length;
+    const err = await failure(make().open({ sampleRate: 16000, language: 'en' }));
+    expect(err.kind).toBe('unavailable');
+    expect(fake.sessionIds.length - before).toBe(1);
+    const id = fake.sessionIds.at(-1)!;
+    await until(() => fake.deleted.includes(id), 'the session to be deleted');
+  });
+
+  it('a session in use is not deleted, and closing it normally sends no DELETE', async () => {
+    const deletedBefore = fake.deleted.length;
+    const session = await make().open({ sampleRate: 16000, language: 'en' });
+    await feed(session, silenceAudio(100, 16000), 16000);
+    await session.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fake.deleted.length).toBe(deletedBefore);
+  });
+
   it('a dropped socket is replaced by a new session (new init, new socket)', async () => {
     fake.script('change my booking');
     fake.dropDuringNextUtterance();

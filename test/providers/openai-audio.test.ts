@@ -162,6 +162,28 @@ describe('OpenAI transcription specifics', () => {
     expect(events.find((e) => e.type === 'final')).toMatchObject({ text: 'dropped then retried' });
   });
 
+  it('emits nothing once close() has resolved, even a final that was already waiting behind a slow one', async () => {
+    fake.stt.script('after the stall');
+    const stt = createOpenAIStt({ apiKey: KEY, baseUrl: fake.url }, { model: 'whisper-1', language: 'en', closeWaitMs: 300 });
+    const session = await stt.open({ sampleRate: 16000, language: 'en' });
+    const events = collect(session);
+    const before = fake.stt.transcriptions.length;
+    fake.stt.stallNextTranscription();
+    let t = await feed(session, silenceAudio(300, 16000), 16000, 0);
+    t = await feed(session, speechAudio(800, 16000), 16000, t);
+    t = await feed(session, silenceAudio(700, 16000), 16000, t);
+    t = await feed(session, speechAudio(800, 16000), 16000, t);
+    await feed(session, silenceAudio(700, 16000), 16000, t);
+    // Both utterances were sent; the second was answered, its final held back behind the stalled first.
+    await until(() => fake.stt.transcriptions.length - before === 2, 'both requests');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(events.filter((e) => e.type === 'final')).toEqual([]);
+    await session.close();
+    const atClose = events.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.slice(atClose)).toEqual([]);
+  });
+
   it('closing while the caller is still talking transcribes what was said', async () => {
     fake.stt.script('still talking');
     const stt = createOpenAIStt({ apiKey: KEY, baseUrl: fake.url }, { language: 'en' });

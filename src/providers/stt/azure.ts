@@ -35,6 +35,12 @@ export const RECOGNITION_PATH = '/speech/recognition/conversation/cognitiveservi
 const TICKS_PER_MS = 10_000;
 /** How long close() waits for the service to finish the turn after the end of audio. */
 const CLOSE_WAIT_MS = 1500;
+/**
+ * How long close() waits for the SDK to dispose of the recognizer. Its close() waits for the WebSocket's
+ * closing handshake (and, were recognition still on, for the service to end the turn) with no limit of its
+ * own: a service that stops answering would hold close() until the socket library gives up, if ever.
+ */
+const DISPOSE_WAIT_MS = 1000;
 const CONNECT_TIMEOUT_MS = 5000;
 
 /** The recognition endpoint for `access` (see the header comment for the rule). */
@@ -268,7 +274,19 @@ class AzureSttSession implements SttSession {
       }
       discarded.add(leg);
       leg.stream.close();
-      await new Promise<void>((resolve) => leg.recognizer.close(resolve, () => resolve()));
+      // Past the bound the SDK finishes disposing in the background; the session is over either way.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          try {
+            leg.recognizer.close(resolve, () => resolve());
+          } catch {
+            resolve(); // already disposed
+          }
+        }),
+        new Promise<void>((resolve) => { timer = setTimeout(resolve, DISPOSE_WAIT_MS); }),
+      ]);
+      clearTimeout(timer);
     })();
     return this.closing;
   }

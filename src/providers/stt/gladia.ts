@@ -13,6 +13,9 @@
  *    (times in seconds from the session's first audio byte).
  *  - The message and config types generated from Gladia's OpenAPI in gladiaio/sdk
  *    (`packages/sdk-js/src/v2/live/generated-types.ts`).
+ *  - "Delete live transcription", DELETE /v2/live/{id} with `x-gladia-key`
+ *    (https://docs.gladia.io/api-reference/v2/live/delete): how a session whose socket never opened is
+ *    ended at once instead of lingering on Gladia's side until it expires.
  *
  * A reconnect is a new session (new POST, new socket): the new socket's clock starts at zero, which
  * the shared session maps back with the replayed audio.
@@ -29,6 +32,8 @@ import { SocketStt, type SttWire } from './socketSession.js';
 const PROVIDER = 'gladia';
 /** Seconds of silence that end an utterance; Gladia's default is tuned for captions, not turn-taking. */
 const DEFAULT_ENDPOINTING_S = 0.3;
+/** Time allowed for the best-effort DELETE of a session whose socket could not be opened. */
+const END_SESSION_TIMEOUT_MS = 5000;
 
 export interface SttConfig extends BaseSttConfig {
   /** Seconds of silence that close an utterance (Gladia `endpointing`). */
@@ -104,11 +109,33 @@ class GladiaWire implements SttWire {
       firstByteTimeoutMs: timeoutMs,
     });
     const session = (await res.json().catch(() => null)) as { id?: unknown; url?: unknown } | null;
-    if (typeof session?.url !== 'string' || !/^wss?:\/\//.test(session.url)) {
-      throw new ProviderError('protocol', 'session init answered without a WebSocket url', PROVIDER);
+    const id = typeof session?.id === 'string' && session.id ? session.id : undefined;
+    try {
+      if (typeof session?.url !== 'string' || !/^wss?:\/\//.test(session.url)) {
+        throw new ProviderError('protocol', 'session init answered without a WebSocket url', PROVIDER);
+      }
+      // The url carries the session's own token: no key on the socket.
+      return await connectWebSocket(session.url, { provider: PROVIDER, timeoutMs, signal });
+    } catch (err) {
+      // The session exists on Gladia's side even though we cannot use it: end it rather than let it linger.
+      if (id) this.endSession(id);
+      throw err;
     }
-    // The url carries the session's own token: no key on the socket.
-    return connectWebSocket(session.url, { provider: PROVIDER, timeoutMs, signal });
+  }
+
+  /**
+   * Best-effort DELETE /v2/live/{id}, in the background: the caller's failure is reported at once, and this
+   * request is not tied to the caller's signal (an aborted open must still free the session).
+   */
+  private endSession(id: string): void {
+    void vendorFetch({
+      provider: PROVIDER,
+      method: 'DELETE',
+      url: `${trimSlash(this.access.baseUrl)}/v2/live/${encodeURIComponent(id)}`,
+      headers: { 'x-gladia-key': this.access.apiKey },
+      signal: new AbortController().signal,
+      firstByteTimeoutMs: END_SESSION_TIMEOUT_MS,
+    }).then((res) => res.arrayBuffer()).catch(() => {}); // a refusal (already gone, not deletable) changes nothing here
   }
 
   encode(frame: AudioFrame): Buffer {

@@ -22,7 +22,7 @@ import { asProviderError, isAbort } from '../errors.js';
 import { streamBytes, vendorFetch } from '../http.js';
 import { Listeners, raceAbort } from '../events.js';
 import { openAIHeaders } from '../tts/openai.js';
-import type { SttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
+import type { SttConfig as BaseSttConfig, SttOpenOptions, SttProvider, VendorAccess } from '../types.js';
 
 const PROVIDER = 'openai';
 export const DEFAULT_STT_MODEL = 'gpt-4o-transcribe';
@@ -30,13 +30,16 @@ export const DEFAULT_STT_MODEL = 'gpt-4o-transcribe';
 const PREROLL_MS = 500;
 /** A monologue is cut here so the caller does not wait for one huge request at the end. */
 const MAX_SEGMENT_MS = 30_000;
-/** How long close() waits for the transcripts of audio already spoken. */
+/** How long close() waits for the transcripts of audio already spoken; whatever comes later is dropped. */
 const CLOSE_WAIT_MS = 8000;
 /** The energy VAD's noise floor starts at the first frame; seeding it with a quiet line's level lets it
  * hear a caller who speaks from the first frame. */
 const SEED_LEVEL = 33; // ≈ -60 dBFS
 
-export type { SttConfig };
+export interface SttConfig extends BaseSttConfig {
+  /** How long close() waits for the transcripts of audio already spoken (default 8 s). */
+  closeWaitMs?: number;
+}
 
 export class OpenAIStt implements SttProvider {
   readonly name = PROVIDER;
@@ -72,6 +75,7 @@ export class OpenAIStt implements SttProvider {
       sampleRate: opts.sampleRate,
       language: isoLanguage(opts.language || this.cfg.language),
       prompt: promptFor(opts.keywords ?? this.cfg.keywords, this.cfg.prompt),
+      closeWaitMs: this.cfg.closeWaitMs,
     });
   }
 }
@@ -93,7 +97,7 @@ export function promptFor(keywords: Record<string, number> | undefined, extra: u
   return parts.length ? parts.join(' ') : undefined;
 }
 
-interface SessionConfig { model: string; sampleRate: number; language?: string; prompt?: string }
+interface SessionConfig { model: string; sampleRate: number; language?: string; prompt?: string; closeWaitMs?: number }
 interface Segment { samples: Int16Array; startMs: number; endMs: number; endOfTurn: boolean }
 interface Chunk { startMs: number; samples: Int16Array }
 
@@ -109,6 +113,8 @@ export class OpenAISttSession implements SttSession {
   /** Segments' results, released in order. */
   private chain: Promise<void> = Promise.resolve();
   private closing = false;
+  /** Set when close() resolves: the engine has moved on, so nothing is emitted after that. */
+  private closed = false;
 
   constructor(private readonly access: VendorAccess, private readonly cfg: SessionConfig) {
     this.rate = cfg.sampleRate;
@@ -122,7 +128,7 @@ export class OpenAISttSession implements SttSession {
   }
 
   private emit(e: SttEvent): void {
-    this.listeners.emit(e);
+    if (!this.closed) this.listeners.emit(e);
   }
 
   push(frame: AudioFrame): void {
@@ -240,8 +246,10 @@ export class OpenAISttSession implements SttSession {
       this.segmentStartMs = null;
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.chain, new Promise<void>((r) => { timer = setTimeout(r, CLOSE_WAIT_MS); })]);
+    await Promise.race([this.chain, new Promise<void>((r) => { timer = setTimeout(r, this.cfg.closeWaitMs ?? CLOSE_WAIT_MS); })]);
     clearTimeout(timer);
+    // Results still on their way (a segment stuck behind a slow one, a request cut by the abort) are dropped.
+    this.closed = true;
     this.controller.abort(new Error('transcriber closed'));
     this.audio = [];
   }

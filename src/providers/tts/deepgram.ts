@@ -12,6 +12,9 @@
  * (after the flushed text's last audio), `Cleared`, `Warning`. At most 20 Flushes per minute per socket.
  * Deepgram gives no word timings, so no `words` events are emitted.
  *
+ * A reply whose text is complete (Flush or Close sent) and that has had no audio within the first-audio deadline
+ * fails with a timeout, as ElevenLabs, Cartesia and Rime replies do: Deepgram is hung, and the socket is dropped.
+ *
  * One socket serves a reply; when the reply ends cleanly (Flushed) or is cleared (Cleared), the socket goes
  * back to a one-per-rate pool, so later replies of the call skip the handshake too.
  */
@@ -33,6 +36,8 @@ const FLUSH_WINDOW_MS = 60_000;
 const MAX_SPEAK_CHARS = 1000;
 /** A socket whose Cleared does not come back this soon is not trusted with the next reply. */
 const CLEAR_WAIT_MS = 1000;
+/** No audio this long after the reply's text was complete: Deepgram is hung (as for the other streaming TTS vendors). */
+const FIRST_AUDIO_TIMEOUT_MS = 10_000;
 
 const SPEAK_RATES = new Set([8000, 16000, 24000, 32000, 48000]);
 
@@ -50,6 +55,8 @@ class DeepgramTtsSession implements TtsSession {
   private readonly pcm = new PcmAssembler();
   private state: 'open' | 'flushing' | 'closing' | 'done' | 'cancelled' | 'failed' = 'open';
   private spoke = false;
+  private gotAudio = false;
+  private watchdog?: NodeJS.Timeout;
   private readonly detach: () => void;
 
   constructor(
@@ -57,6 +64,7 @@ class DeepgramTtsSession implements TtsSession {
     signal: AbortSignal,
     /** Hands the socket back: reusable (now, or once a Clear is confirmed) when idle and clean, else it is closed. */
     private readonly release: (sock: Pooled, reusable: boolean | Promise<boolean>) => void,
+    private readonly firstAudioTimeoutMs = FIRST_AUDIO_TIMEOUT_MS,
   ) {
     const ws = sock.ws;
     const onMessage = (data: WebSocket.RawData, isBinary: boolean) => this.onMessage(data, isBinary);
@@ -66,6 +74,7 @@ class DeepgramTtsSession implements TtsSession {
     ws.on('close', onClose);
     signal.addEventListener('abort', onAbort, { once: true });
     this.detach = () => {
+      clearTimeout(this.watchdog);
       ws.off('message', onMessage);
       ws.off('close', onClose);
       signal.removeEventListener('abort', onAbort);
@@ -88,12 +97,22 @@ class DeepgramTtsSession implements TtsSession {
     this.sock.flushes.push(now);
     this.state = 'flushing';
     this.send({ type: 'Flush' });
+    this.armWatchdog();
   }
 
   /** Close voices what is buffered, then ends the socket: the reply's end without a Flush. */
   private closeInstead(): void {
     this.state = 'closing';
     this.send({ type: 'Close' });
+    this.armWatchdog();
+  }
+
+  /** Once the text is complete, audio must start within the deadline (audio that already came disarms it). */
+  private armWatchdog(): void {
+    if (this.gotAudio || this.watchdog) return;
+    this.watchdog = setTimeout(() => {
+      this.fail(new ProviderError('timeout', 'no audio after the text was complete', PROVIDER));
+    }, this.firstAudioTimeoutMs);
   }
 
   events(): AsyncIterable<TtsEvent> {
@@ -131,6 +150,8 @@ class DeepgramTtsSession implements TtsSession {
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     if (isBinary) {
+      this.gotAudio = true;
+      clearTimeout(this.watchdog);
       const samples = this.pcm.push(messageBytes(data));
       if (samples.length) this.out.push({ type: 'audio', samples });
       return;
@@ -180,7 +201,7 @@ class DeepgramTts implements TtsProvider {
   private pool = new Map<number, Parked>();
   private disposed = false;
 
-  constructor(private readonly access: VendorAccess, private readonly model: string) {}
+  constructor(private readonly access: VendorAccess, private readonly model: string, private readonly opts: DeepgramTtsOptions) {}
 
   private connect(sampleRate: number, signal?: AbortSignal): Promise<Pooled> {
     const base = `${toWebSocketUrl(trimSlash(this.access.baseUrl || 'https://api.deepgram.com'))}/v1/speak`;
@@ -224,7 +245,7 @@ class DeepgramTts implements TtsProvider {
     if (!SPEAK_RATES.has(opts.sampleRate)) throw new ProviderError('protocol', `unsupported sample rate ${opts.sampleRate}`, PROVIDER, false);
     if (signal.aborted) throw signal.reason;
     const sock = await this.take(opts.sampleRate, signal);
-    return new DeepgramTtsSession(sock, signal, (s, reusable) => this.giveBack(opts.sampleRate, s, reusable));
+    return new DeepgramTtsSession(sock, signal, (s, reusable) => this.giveBack(opts.sampleRate, s, reusable), this.opts.firstAudioTimeoutMs);
   }
 
   private giveBack(rate: number, sock: Pooled, reusable: boolean | Promise<boolean>): void {
@@ -246,7 +267,12 @@ class DeepgramTts implements TtsProvider {
   }
 }
 
-export function createDeepgramTts(access: VendorAccess, voice: Record<string, unknown>): TtsProvider {
+export interface DeepgramTtsOptions {
+  /** How long a reply whose text is complete may wait for its first audio (default 10 s, as for the other streaming vendors). */
+  firstAudioTimeoutMs?: number;
+}
+
+export function createDeepgramTts(access: VendorAccess, voice: Record<string, unknown>, opts: DeepgramTtsOptions = {}): TtsProvider {
   const model = typeof voice.model === 'string' && voice.model ? voice.model : DEFAULT_MODEL;
-  return new DeepgramTts(access, model);
+  return new DeepgramTts(access, model, opts);
 }
