@@ -113,6 +113,8 @@ const LONG_SPEECH_MS = 2000;
 /** After the caller stops, how long a final may take to confirm (or not) that they interrupted. */
 const FINAL_GRACE_MS = 400;
 const MAX_TOOL_ROUNDS = 4;
+/** A closing line cannot be interrupted (longer than any line takes to say). */
+const SAY_UNINTERRUPTIBLE_MS = 3_600_000;
 
 /** When the caller's words ended and were transcribed, kept until the turn they belong to is answered. */
 type CallerTiming = Pick<TurnMetrics, 'speechEndMs' | 'sttFinalMs' | 'endpointMs'>;
@@ -197,6 +199,8 @@ export class Conversation {
   private idleChecksTotal = 0;
   private callerSpoke = false;
   private endAfterReply = false;
+  /** The agent is saying its last line (say() with endCall): caller turns are recorded, not answered. */
+  private closing = false;
   /** Timings of the caller turn being heard; they move into the reply that answers it. */
   private callerTiming: CallerTiming & { startMs?: number } = {};
   /** Call-clock time of the STT session's audio time 0 (its first frame); vendors time events by audio received. */
@@ -256,6 +260,25 @@ export class Conversation {
     if (reason !== 'caller_hangup') await this.o.transport.hangup().catch(() => {});
     this.emit({ type: 'ended', reason });
     this.resolveDone(reason);
+  }
+
+  /**
+   * Speaks `text` now, in place of anything the agent was saying: a voicemail message after the beep, a
+   * goodbye. With `endCall` the line cannot be interrupted, caller turns are no longer answered, and the
+   * call ends once the line has played (or soon after, should speech synthesis fail).
+   */
+  async say(text: string, opts: { endCall?: boolean } = {}): Promise<void> {
+    if (this.ended || this.closing) return;
+    if (opts.endCall) {
+      this.closing = true;
+      this.endAfterReply = true;
+      this.endpointTimer?.cancel();
+      this.idleTimer?.cancel();
+      // A line the TTS cannot voice must not keep the call open: allow it a generous speaking time.
+      const words = text.split(/\s+/).length;
+      this.timers.push(this.o.clock.setTimeout(() => void this.end('agent_ended'), 10_000 + words * 600));
+    }
+    await this.speak(text, opts.endCall ? SAY_UNINTERRUPTIBLE_MS : 0);
   }
 
   // ---- input ----
@@ -348,7 +371,9 @@ export class Conversation {
             return;
           }
         } else if (this.speaking()) {
-          return; // talking over the uninterruptible start of the greeting
+          // Talking over an uninterruptible line: over a closing line the words are kept (they were said), not answered.
+          if (this.closing) this.transcriptLine({ sender: 'HUMAN', text: e.text, atMs: e.startMs });
+          return; // over the uninterruptible start of the greeting
         }
         this.userText = `${this.userText} ${e.text}`.trim();
         this.callerTiming.startMs ??= e.startMs;
@@ -451,12 +476,14 @@ export class Conversation {
     if (!text || this.ended) return;
     const { startMs, ...timing } = this.callerTiming;
     this.callerTiming = {};
-    // Anything still playing gives way to the answer, and its heard part goes into the history first.
-    if (this.reply) this.abandon(this.reply);
+    // Anything still playing gives way to the answer, and its heard part goes into the history first
+    // (not a closing line: that one plays to the end).
+    if (this.reply && !this.closing) this.abandon(this.reply);
     this.idleChecks = 0;
     this.callerSpoke = true;
     this.transcriptLine({ sender: 'HUMAN', text, atMs: startMs ?? this.o.clock.now() });
     this.history.push({ role: 'user', content: text });
+    if (this.closing) return;
     void this.respond({ ...timing, endpointMs: this.o.clock.now() });
   }
 

@@ -369,3 +369,42 @@ describe('actions', () => {
     expect(c.transport.commands.find((x) => x.command === 'transfer')).toMatchObject({ arg: '+14155550123' });
   });
 });
+
+describe('a closing line (say with endCall)', () => {
+  it('replaces what the agent was saying, plays to the end though the caller talks over it, then ends the call', async () => {
+    const c = await call({ vad: true });
+    void c.stt.say({ text: 'where is my order', durationMs: 500 });
+    await c.clock.advance(1500);
+    // Mid-answer, the call's own logic decides to close (a do-not-call request, a voicemail beep).
+    void c.conv.say('Understood, I will make sure nobody calls you again. Goodbye.', { endCall: true });
+    await c.clock.advance(200);
+    void c.stt.say({ text: 'wait one more thing', durationMs: 300 });
+    const ended = c.conv.done;
+    await c.clock.advance(8000);
+    expect(await ended).toBe('agent_ended');
+    const bot = c.lines().filter((l) => l.startsWith('BOT:'));
+    expect(bot.at(-1)).toBe('BOT: Understood, I will make sure nobody calls you again. Goodbye.');
+    // The caller's words were recorded but not answered.
+    expect(c.lines()).toContain('HUMAN: wait one more thing');
+    expect(c.llm.requests).toHaveLength(1);
+    expect(c.transport.commands.map((x) => x.command)).toContain('hangup');
+  });
+
+  it('without endCall it is an ordinary line and the call goes on', async () => {
+    const c = await call();
+    void c.conv.say('Please hold on.');
+    await c.clock.advance(2000);
+    expect(c.lines()).toEqual(['BOT: Please hold on.']);
+    void c.stt.say({ text: 'yes', durationMs: 200 });
+    await c.clock.advance(3000);
+    expect(c.lines()).toEqual(['BOT: Please hold on.', 'HUMAN: yes', 'BOT: Great, booked.']);
+  });
+
+  it('ends the call even if the line cannot be voiced', async () => {
+    const c = await call({ tts: { msPerWord: 300, failAfterWords: 0 } });
+    const ended = c.conv.done;
+    void c.conv.say('Goodbye now.', { endCall: true });
+    await c.clock.advance(20_000);
+    expect(await ended).toBe('agent_ended');
+  });
+});
