@@ -15,9 +15,24 @@ const EnvSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** HTTP worker processes sharing the port (PostgreSQL only: embedded PGlite is single-process). */
   SWITCHBOARD_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  // Carriers: REST base URLs (a proxy, or the local carrier emulator) and the platform's own accounts,
+  // used for numbers bought without an account connection and for account_connection_fluents_twilio.
+  TWILIO_API_BASE_URL: z.string().url().default('https://api.twilio.com'),
+  TWILIO_ACCOUNT_SID: z.string().optional(),
+  TWILIO_AUTH_TOKEN: z.string().optional(),
+  TELNYX_API_BASE_URL: z.string().url().default('https://api.telnyx.com'),
+  TELNYX_API_KEY: z.string().optional(),
+  TELNYX_PUBLIC_KEY: z.string().optional(),
+  TELNYX_CONNECTION_ID: z.string().optional(),
+  /** Voice activity detection on calls: Silero (ONNX) or the light energy detector. */
+  SWITCHBOARD_VAD: z.enum(['silero', 'energy']).default('silero'),
 });
 
-export type Config = z.infer<typeof EnvSchema> & { publicUrl: string };
+export type Config = z.infer<typeof EnvSchema> & {
+  publicUrl: string;
+  /** The whole environment: provider keys and base URLs (OPENAI_API_KEY, DEEPGRAM_BASE_URL, …) are read from it. */
+  env: Record<string, string | undefined>;
+};
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
@@ -27,7 +42,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const c = parsed.data;
   const hostForUrl = c.HOST === '0.0.0.0' || c.HOST === '::' ? 'localhost' : urlHost(c.HOST);
-  return { ...c, publicUrl: (c.PUBLIC_URL ?? `http://${hostForUrl}:${c.PORT}`).replace(/\/+$/, '') };
+  return { ...c, publicUrl: (c.PUBLIC_URL ?? `http://${hostForUrl}:${c.PORT}`).replace(/\/+$/, ''), env: { ...env } };
 }
 
 /** A host as it appears in a URL: IPv6 literals go in brackets. */

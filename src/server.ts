@@ -7,6 +7,9 @@ import { createLogger, type Logger } from './log.js';
 import { openDatabase } from './store/db.js';
 import { maskSecret, resolveSecretKey, SecretBox } from './store/secretBox.js';
 import { Store } from './store/store.js';
+import { LiveCalls } from './calls/liveCalls.js';
+import { TelephonyContext } from './telephony/context.js';
+import { MediaServer } from './telephony/mediaServer.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -55,18 +58,26 @@ export interface Running {
   url: string;
   store: Store;
   log: Logger;
+  /** The calls this process runs. */
+  live: LiveCalls;
+  telephony: TelephonyContext;
   close(): Promise<void>;
 }
 
 export async function startServer(config: Config, opts: { store?: Store; log?: Logger; print?: (s: string) => void } = {}): Promise<Running> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
   const store = opts.store ?? (await openStore(config, log));
-  const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION });
+  const live = new LiveCalls();
+  const telephony = new TelephonyContext({ store, config, log, live });
+  const media = new MediaServer(telephony);
+  const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION, telephony });
   let server: ServerType | undefined;
   try {
     // Listen before creating the first key: a key printed by a process that then dies would be lost.
     server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+      // Carriers' media streams: upgraded here, with our own checks, before anything reaches the API.
+      s.on('upgrade', media.onUpgrade);
       s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
         ? new Error(`port ${config.PORT} on ${config.HOST} is already in use; set PORT to a free port`)
         : err));
@@ -83,9 +94,13 @@ export async function startServer(config: Config, opts: { store?: Store; log?: L
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : urlHost(config.HOST);
   log.info({ port, database: store.database.kind, publicUrl: config.publicUrl }, 'switchboard listening');
   return {
-    url: `http://${host}:${port}`, store, log,
+    url: `http://${host}:${port}`, store, log, live, telephony,
     close: async () => {
-      await new Promise<void>((resolve) => listening.close(() => resolve()));
+      // Calls in progress are hung up and recorded as ended before the database goes.
+      const closing = new Promise<void>((resolve) => listening.close(() => resolve()));
+      await live.endAll();
+      media.close();
+      await closing;
       if (!opts.store) await store.close();
     },
   };

@@ -15,6 +15,8 @@ import { numberRoutes } from './v1/numbers.js';
 import { promptRoutes } from './v1/prompts.js';
 import { flatResourceRoutes } from './v1/resources.js';
 import { usageRoutes } from './v1/usage.js';
+import { mountTelephony } from './telephony.js';
+import type { TelephonyContext } from '../telephony/context.js';
 
 export interface AppOptions {
   store: Store;
@@ -22,6 +24,7 @@ export interface AppOptions {
   maxBodyBytes: number;
   apiKeyCacheSeconds: number;
   version: string;
+  telephony: TelephonyContext;
 }
 
 export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
@@ -56,14 +59,16 @@ export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
     return sendError(c, 413, `request body is larger than ${o.maxBodyBytes} bytes`);
   } }));
   app.use('/v1/*', apiKeyAuth(o.store, o.apiKeyCacheSeconds));
+  app.use('/telephony/*', bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.text('request body too large', 413) }));
+  mountTelephony(app, o.telephony);
 
   mount(app, [
     ...accountConnectionRoutes(o.store),
     ...flatResourceRoutes(o.store),
     ...promptRoutes(o.store),
     ...agentRoutes(o.store),
-    ...numberRoutes(o.store),
-    ...callRoutes(o.store),
+    ...numberRoutes(o.store, o.telephony),
+    ...callRoutes(o.store, o.telephony),
     ...usageRoutes(o.store),
   ]);
 

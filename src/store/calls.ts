@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { NotFoundError } from '../domain/errors.js';
 import type { AgentRepo } from './agents.js';
 import { col, type FieldMap, type ListParams, type Page } from './listQuery.js';
@@ -8,6 +8,8 @@ import * as s from './schema.js';
 type Json = Record<string, unknown>;
 export type CallRow = typeof s.calls.$inferSelect;
 export type NewCall = Omit<typeof s.calls.$inferInsert, 'userId' | 'agentSnapshot'>;
+
+const FINISHED = ['ended', 'error'];
 
 export class CallRepo {
   readonly fields: FieldMap;
@@ -40,6 +42,86 @@ export class CallRepo {
       .where(and(eq(s.calls.id, id), eq(s.calls.userId, userId))).returning();
     if (!row) throw new NotFoundError('call', id);
     return row;
+  }
+
+  // ---- for carriers' webhooks and media streams: unscoped, because they prove themselves by signature or token ----
+
+  async findById(db: Exec, id: string): Promise<CallRow | undefined> {
+    const [row] = await db.select().from(s.calls).where(eq(s.calls.id, id)).limit(1);
+    return row;
+  }
+
+  async findByTelephonyId(db: Exec, provider: string, telephonyId: string): Promise<CallRow | undefined> {
+    const [row] = await db.select().from(s.calls)
+      .where(and(eq(s.calls.telephonyId, telephonyId), eq(s.calls.telephonyProvider, provider))).limit(1);
+    return row;
+  }
+
+  /** Marks the call's media stream connected; undefined if it already was (a stream token works once). */
+  async claimMedia(db: Exec, id: string): Promise<CallRow | undefined> {
+    const [row] = await db.update(s.calls).set({ mediaConnectedAt: new Date(), updatedAt: new Date() })
+      .where(and(eq(s.calls.id, id), isNull(s.calls.mediaConnectedAt), notInArray(s.calls.status, FINISHED))).returning();
+    return row;
+  }
+
+  /**
+   * Moves a call on, unless it has finished: a late or repeated carrier event never reopens an ended call.
+   * Returns the row after the change, or undefined if the call had finished.
+   */
+  async advance(db: Exec, id: string, set: Partial<NewCall>): Promise<CallRow | undefined> {
+    const [row] = await db.update(s.calls).set({ ...set, updatedAt: new Date() })
+      .where(and(eq(s.calls.id, id), notInArray(s.calls.status, FINISHED))).returning();
+    return row;
+  }
+
+  /**
+   * Ends a call. The first ending wins: a call already ended keeps its status, end time and outcome (the
+   * carrier's status callback, `calls/end` and the media stream's end may all report it); the transcript,
+   * action history and internals are written whenever given.
+   */
+  async finish(db: Exec, id: string, f: {
+    status: 'ended' | 'error'; stageOutcome?: string | null; errorMessage?: string | null; endTime?: Date;
+    transcript?: string; actionHistory?: Record<string, unknown>[]; internal?: Record<string, unknown>; errors?: string[];
+  }): Promise<CallRow | undefined> {
+    const t = s.calls;
+    const end = (f.endTime ?? new Date()).toISOString();
+    const set: Record<string, unknown> = {
+      status: sql`CASE WHEN ${t.status} IN ('ended', 'error') THEN ${t.status} ELSE ${f.status} END`,
+      endTime: sql`COALESCE(${t.endTime}, ${end}::timestamptz)`,
+      updatedAt: new Date(),
+    };
+    if (f.stageOutcome) set.stageOutcome = sql`COALESCE(${t.stageOutcome}, ${f.stageOutcome})`;
+    if (f.errorMessage) set.errorMessage = sql`COALESCE(${t.errorMessage}, ${f.errorMessage})`;
+    if (f.transcript !== undefined) set.transcript = f.transcript;
+    if (f.actionHistory !== undefined) set.actionHistory = f.actionHistory;
+    if (f.errors !== undefined) set.errors = f.errors;
+    if (f.internal !== undefined) set.internal = sql`${t.internal} || ${JSON.stringify(f.internal)}::jsonb`;
+    const [row] = await db.update(t).set(set).where(eq(t.id, id)).returning();
+    return row;
+  }
+
+  /** Writes what the conversation produced, whatever the call's status (a transfer ends the record elsewhere). */
+  async record(db: Exec, id: string, f: { transcript?: string; actionHistory?: Record<string, unknown>[]; errors?: string[]; internal?: Record<string, unknown> }): Promise<void> {
+    const t = s.calls;
+    const set: Record<string, unknown> = { updatedAt: new Date() };
+    if (f.transcript !== undefined) set.transcript = f.transcript;
+    if (f.actionHistory !== undefined) set.actionHistory = f.actionHistory;
+    if (f.errors !== undefined) set.errors = f.errors;
+    if (f.internal !== undefined) set.internal = sql`${t.internal} || ${JSON.stringify(f.internal)}::jsonb`;
+    await db.update(t).set(set).where(eq(t.id, id));
+  }
+
+  async mergeInternal(db: Exec, id: string, internal: Record<string, unknown>): Promise<void> {
+    await this.record(db, id, { internal });
+  }
+
+  async setTelephonyMetadata(db: Exec, id: string, metadata: Record<string, unknown>): Promise<void> {
+    await db.update(s.calls).set({ telephonyMetadata: metadata, updatedAt: new Date() }).where(eq(s.calls.id, id));
+  }
+
+  /** Calls of the user that are not over yet, oldest first. */
+  async active(db: Exec, userId: string): Promise<CallRow[]> {
+    return db.select().from(s.calls).where(and(eq(s.calls.userId, userId), inArray(s.calls.status, ['not_started', 'in_progress'])));
   }
 
   async get(db: Exec, userId: string, id: string): Promise<CallRow> {

@@ -12,7 +12,7 @@ import * as s from './schema.js';
 
 type Json = Record<string, unknown>;
 type Loc = (string | number)[];
-type NumberRow = typeof s.numbers.$inferSelect;
+export type NumberRow = typeof s.numbers.$inferSelect;
 
 const PROVIDER_OF: Record<string, string> = {
   account_connection_twilio: 'twilio', account_connection_fluents_twilio: 'twilio', account_connection_telnyx: 'telnyx',
@@ -61,14 +61,21 @@ export class NumberRepo {
   }
 
   /** Stores a number the user already owns at a carrier, against their account connection. */
-  async link(db: Exec, userId: string, p: Json): Promise<NumberRow> {
+  async link(db: Exec, userId: string, p: Json, carrierState: Record<string, unknown> | null = null): Promise<NumberRow> {
     const conn = await this.telephonyConnection(db, userId, p.telephony_account_connection as string, ['body', 'telephony_account_connection']);
+    return this.insertClaimed(db, userId, p, {
+      number: p.phone_number as string, provider: PROVIDER_OF[conn.type ?? ''] ?? 'twilio', connectionId: conn.id, carrierState,
+    });
+  }
+
+  /** Stores a number now held at its carrier (linked or bought), with what we keep about it there. */
+  async insertClaimed(db: Exec, userId: string, p: Json, o: { number: string; provider: string; connectionId: string | null; carrierState: Record<string, unknown> | null }): Promise<NumberRow> {
+    if (o.connectionId) await this.telephonyConnection(db, userId, o.connectionId, ['body', 'telephony_account_connection']);
     const inboundAgentId = await this.inboundAgentForCreate(db, userId, p.inbound_agent, ['body', 'inbound_agent']);
     return this.insert(db, userId, {
-      number: p.phone_number as string, telephonyProvider: PROVIDER_OF[conn.type ?? ''] ?? 'twilio',
-      telephonyAccountConnectionId: conn.id, inboundAgentId,
+      number: o.number, telephonyProvider: o.provider, telephonyAccountConnectionId: o.connectionId, inboundAgentId,
       outboundOnly: (p.outbound_only as boolean) ?? false, label: (p.label as string) ?? '',
-      description: (p.description as string) ?? null, data: { ...NUMBER_DATA_DEFAULTS, ...this.pickData(p) },
+      description: (p.description as string) ?? null, data: { ...NUMBER_DATA_DEFAULTS, ...this.pickData(p) }, carrierState: o.carrierState,
     });
   }
 
@@ -92,6 +99,16 @@ export class NumberRepo {
     const row = await this.find(db, userId, number, lock);
     if (!row) throw new NotFoundError('phone number', number);
     return row;
+  }
+
+  /** The number's row whoever owns it: inbound calls find their owner by the dialled number. */
+  async findAnyUser(db: Exec, number: string): Promise<NumberRow | undefined> {
+    const [row] = await db.select().from(s.numbers).where(eq(s.numbers.number, number)).limit(1);
+    return row;
+  }
+
+  async setCarrierState(db: Exec, id: string, state: Record<string, unknown> | null): Promise<void> {
+    await db.update(s.numbers).set({ carrierState: state, updatedAt: new Date() }).where(eq(s.numbers.id, id));
   }
 
   async getById(db: Exec, userId: string, id: string): Promise<NumberRow> {

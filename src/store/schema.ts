@@ -95,6 +95,8 @@ export const numbers = pgTable('numbers', {
   telephonyAccountConnectionId: uuid('telephony_account_connection_id')
     .references(() => accountConnections.id, { onDelete: 'restrict' }),
   data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+  // The carrier's id of the number and the configuration we replaced at link time; never shown.
+  carrierState: jsonb('carrier_state').$type<Record<string, unknown>>(),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 }, (t) => [
@@ -135,6 +137,10 @@ export const calls = pgTable('calls', {
   isOutgoing: boolean('is_outgoing').notNull().default(false),
   errors: jsonb('errors').$type<string[]>().notNull().default([]),
   actionHistory: jsonb('action_history').$type<Record<string, unknown>[]>().notNull().default([]),
+  // Set once, when the carrier's media stream connects: a stream token works only once.
+  mediaConnectedAt: timestamp('media_connected_at', { withTimezone: true, mode: 'date' }),
+  // Runtime facts about the call that are not part of the API (turn metrics, the machine-detection detail…).
+  internal: jsonb('internal').$type<Record<string, unknown>>().notNull().default({}),
   label: text('label'),
   description: text('description'),
   createdAt: createdAt(),

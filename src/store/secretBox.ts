@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -23,6 +23,15 @@ export class SecretBox {
     const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));
     return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  }
+
+  /**
+   * HMAC-SHA256 of `data` under a key derived from the secret key for `purpose` (HKDF), so a MAC made for
+   * one purpose (a media-stream token, say) is never valid for another, and never reveals the key.
+   */
+  mac(purpose: string, data: string): Buffer {
+    const sub = Buffer.from(hkdfSync('sha256', this.key, Buffer.alloc(0), `switchboard:${purpose}`, 32));
+    return createHmac('sha256', sub).update(data, 'utf8').digest();
   }
 
   static isSealed(v: unknown): v is string {

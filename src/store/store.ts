@@ -51,15 +51,16 @@ export class Store {
    */
   connectionLookup(userId: string) {
     const t = schema.accountConnections;
+    type Revealed = Json & { id: string; type: string };
     return {
-      byId: async (id: string): Promise<Json | null> => {
+      byId: async (id: string): Promise<Revealed | null> => {
         if (!isUuid(id)) return null;
         const row = await this.connections.find(this.db, userId, id);
-        return row ? this.connections.reveal(row) : null;
+        return row ? (this.connections.reveal(row) as Revealed) : null;
       },
-      latestOfType: async (type: string): Promise<Json | null> => {
+      latestOfType: async (type: string): Promise<Revealed | null> => {
         const [row] = await this.db.select().from(t).where(and(eq(t.userId, userId), eq(t.type, type))).orderBy(desc(t.updatedAt)).limit(1);
-        return row ? this.connections.reveal(row) : null;
+        return row ? (this.connections.reveal(row) as Revealed) : null;
       },
     };
   }

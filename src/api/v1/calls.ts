@@ -1,5 +1,8 @@
 import { z } from '../../domain/common.js';
+import { CreateCallRequest } from '../../domain/calls.js';
 import type { Store } from '../../store/store.js';
+import { createOutboundCall, endCall } from '../../telephony/calls.js';
+import type { TelephonyContext } from '../../telephony/context.js';
 import { IdQuery, ListQuery, pageOf, type RouteDef } from '../routes.js';
 
 const CallStatus = z.enum(['not_started', 'in_progress', 'error', 'ended']).openapi('CallStatus');
@@ -19,7 +22,7 @@ const callFields = {
   action_history: z.array(z.record(z.string(), z.unknown())),
 };
 
-export function callRoutes(store: Store): RouteDef[] {
+export function callRoutes(store: Store, telephony: TelephonyContext): RouteDef[] {
   const c = store.calls;
   const one = z.object({
     ...callFields, agent: z.record(z.string(), z.unknown()), start_time: z.string().nullable(), end_time: z.string().nullable(),
@@ -34,6 +37,16 @@ export function callRoutes(store: Store): RouteDef[] {
       method: 'get', path: '/v1/calls', operationId: 'get_call', summary: 'Get call', tag: 'calls',
       query: IdQuery, response: one, status: 200,
       handler: async ({ userId, query }) => c.expand(store.db, await c.get(store.db, userId, query.id)),
+    },
+    {
+      method: 'post', path: '/v1/calls/create', operationId: 'create_call', summary: 'Place an outbound call', tag: 'calls',
+      body: CreateCallRequest, response: one, status: 201,
+      handler: async ({ userId, body }) => c.expand(store.db, await createOutboundCall(telephony, userId, body)),
+    },
+    {
+      method: 'post', path: '/v1/calls/end', operationId: 'end_call', summary: 'End a call (hangs up through the carrier)', tag: 'calls',
+      query: IdQuery, response: one, status: 201,
+      handler: async ({ userId, query }) => c.expand(store.db, await endCall(telephony, userId, query.id)),
     },
     {
       method: 'get', path: '/v1/calls/list', operationId: 'list_calls', summary: 'List calls', tag: 'calls',

@@ -1,0 +1,237 @@
+/**
+ * Runs one call on this node, from the moment its media stream starts: the stored agent and its providers,
+ * the engine over the carrier's media transport, and the call record kept true as the call goes (status,
+ * transcript, action history, errors, human and do-not-call detection) until it is written as ended.
+ */
+import type { Config } from '../config.js';
+import { createActionRunner } from '../engine/actions/index.js';
+import { engineAgentFromStored, RealClock, startConversation, type Conversation, type EndReason, type StoredAgent, type TurnMetrics } from '../engine/index.js';
+import { createVad, type VoiceActivityDetector } from '../engine/vad/index.js';
+import type { Logger } from '../log.js';
+import { resolveAgentProviders, type AgentProviders } from '../providers/index.js';
+import type { CallRow } from '../store/calls.js';
+import type { Store } from '../store/store.js';
+import type { MediaStreamTransport } from '../telephony/mediaStream.js';
+import type { CallControl } from '../telephony/types.js';
+import { engineActions } from './agentSetup.js';
+import { isDoNotCallRequest, soundsLikeHuman, soundsLikeMachine } from './detection.js';
+import type { LiveCall, LiveCalls } from './liveCalls.js';
+
+type Json = Record<string, unknown>;
+
+export interface RunnerDeps {
+  store: Store;
+  config: Config;
+  log: Logger;
+  live: LiveCalls;
+}
+
+/** Said before the agent hangs up on someone who asked not to be called again. */
+export const DO_NOT_CALL_GOODBYE = "Understood. I'll make sure you're not contacted again. Goodbye.";
+/** How often the transcript is written while the call goes on (a GET /v1/calls shows it live). */
+const TRANSCRIPT_WRITE_MS = 500;
+const MAX_ERRORS = 50;
+
+const OUTCOME: Record<EndReason, string | null> = {
+  caller_hangup: 'human_disconnected', agent_ended: 'bot_disconnected', idle: 'bot_disconnected',
+  max_duration: 'bot_disconnected', api: 'bot_disconnected', error: null,
+};
+
+/** A human-readable reason for a provider resolution failure (MissingCredentialError, UnsupportedProviderError…). */
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaStreamTransport, control: CallControl): Promise<void> {
+  const { store, log } = deps;
+  const clog = log.child({ call_id: call.id });
+  const errors = [...call.errors];
+  const addError = (msg: string) => { if (!errors.includes(msg) && errors.length < MAX_ERRORS) errors.push(msg); };
+
+  // ---- the agent and its providers ----
+  let agent: Json;
+  let providers: AgentProviders;
+  try {
+    agent = call.agentId ? await store.agents.getForCall(store.db, call.userId, call.agentId) : call.agentSnapshot;
+    providers = await resolveAgentProviders(agent, { lookup: store.connectionLookup(call.userId), env: deps.config.env });
+  } catch (err) {
+    const message = reasonOf(err);
+    clog.warn({ err: message }, 'call cannot start');
+    addError(message);
+    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
+    transport.control = control;
+    await transport.hangup().catch(() => {});
+    return;
+  }
+  providers.preconnect({ sampleRate: transport.sampleRate, language: (agent.language as string | undefined) ?? 'en' });
+
+  // ---- stages the carrier's REST API moves through (recorded as they happen) ----
+  let stage = call.stage;
+  transport.control = {
+    ...control,
+    hangup: () => control.hangup(),
+    transfer: async (to) => {
+      stage = 'transfer_started';
+      await store.calls.advance(store.db, call.id, { stage });
+      await control.transfer(to);
+    },
+    setHold: (on) => control.setHold(on),
+    addToConference: (to, opts) => control.addToConference(to, opts),
+    ...(control.sendDtmf ? { sendDtmf: (d: string) => control.sendDtmf!(d) } : {}),
+  };
+
+  const actionHistory: Json[] = [...call.actionHistory];
+  const clock = new RealClock();
+  const actions = createActionRunner({
+    actions: engineActions(agent.actions), transport, callId: call.id, variables: call.context ?? {},
+    onHistory: (entry) => { actionHistory.push(entry as unknown as Json); scheduleWrite(); },
+  });
+  const engineAgent = engineAgentFromStored(agent as StoredAgent, { tools: actions.tools });
+  let vad: VoiceActivityDetector | undefined;
+  try {
+    vad = await createVad(deps.config.SWITCHBOARD_VAD === 'energy'
+      ? { kind: 'energy', sampleRate: transport.sampleRate }
+      : { kind: 'silero', sampleRate: transport.sampleRate, logger: clog });
+  } catch (err) {
+    addError(`voice activity detection unavailable: ${reasonOf(err)}`);
+  }
+
+  let conv: Conversation;
+  try {
+    conv = await startConversation({
+      agent: engineAgent, variables: call.context ?? {}, transport,
+      stt: providers.stt, llm: providers.llm, tts: providers.tts, clock, vad, actions,
+    });
+  } catch (err) {
+    const message = `the call could not start: ${reasonOf(err)}`;
+    addError(message);
+    await providers.dispose();
+    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
+    await transport.hangup().catch(() => {});
+    return;
+  }
+
+  // ---- the call is live ----
+  const startedAt = Date.now();
+  await store.calls.advance(store.db, call.id, {
+    status: 'in_progress', stage: stage === 'created' || !stage ? 'picked_up' : stage, startTime: call.startTime ?? new Date(startedAt),
+  });
+  if (!stage || stage === 'created') stage = 'picked_up';
+
+  const runDnc = call.runDoNotCallDetection ?? (agent.run_do_not_call_detection as boolean | undefined) ?? false;
+  let doNotCall: boolean | null = null;
+  let human: 'human' | 'no_human' | null = call.humanDetectionResult as 'human' | 'no_human' | null;
+  const voicemail = (agent.voicemail_message as string | null | undefined) ?? null;
+  const onNoHuman = call.onNoHumanAnswer ?? 'continue';
+  let voicemailLeft = false;
+  const turns: TurnMetrics[] = [];
+
+  const detectHuman = async (result: 'human' | 'no_human', source: string) => {
+    if (human !== null || !call.isOutgoing) return;
+    human = result;
+    await store.calls.advance(store.db, call.id, { humanDetectionResult: result });
+    clog.info({ result, source }, 'human detection');
+    if (result === 'no_human' && onNoHuman === 'hangup') {
+      await store.calls.finish(store.db, call.id, { status: 'ended', stageOutcome: 'human_unanswered' });
+      void conv.end('agent_ended');
+    }
+  };
+  const leaveVoicemail = () => {
+    if (voicemailLeft || !voicemail || onNoHuman !== 'continue') return;
+    voicemailLeft = true;
+    void conv.say(voicemail, { endCall: true });
+  };
+
+  let writeTimer: NodeJS.Timeout | undefined;
+  let writing: Promise<unknown> = Promise.resolve();
+  function scheduleWrite(): void {
+    if (writeTimer) return;
+    writeTimer = setTimeout(() => {
+      writeTimer = undefined;
+      writing = writing.then(() => store.calls.record(store.db, call.id, {
+        transcript: conv.transcript.toString(), actionHistory, errors,
+      })).catch((err) => clog.warn({ err }, 'could not write the live transcript'));
+    }, TRANSCRIPT_WRITE_MS);
+  }
+
+  let firstHumanLine = true;
+  conv.on((e) => {
+    switch (e.type) {
+      case 'transcript': {
+        scheduleWrite();
+        if (e.line.sender !== 'HUMAN') break;
+        const text = e.line.text;
+        if (firstHumanLine) {
+          firstHumanLine = false;
+          if (soundsLikeMachine(text)) {
+            void detectHuman('no_human', 'transcript').then(leaveVoicemail);
+          } else if (soundsLikeHuman(text)) void detectHuman('human', 'transcript');
+        }
+        if (runDnc && doNotCall !== true && isDoNotCallRequest(text)) {
+          doNotCall = true;
+          void store.calls.advance(store.db, call.id, { doNotCallResult: true });
+          void conv.say(DO_NOT_CALL_GOODBYE, { endCall: true });
+        }
+        break;
+      }
+      case 'error':
+        addError(`${e.stage}: ${e.error.message}`);
+        scheduleWrite();
+        break;
+      case 'metrics':
+        turns.push(e.metrics);
+        break;
+      default:
+        break;
+    }
+  });
+
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => { resolveFinished = r; });
+  const live: LiveCall = {
+    callId: call.id, userId: call.userId, finished,
+    end: async () => { await conv.end('api'); await finished; },
+    machineDetected: (result) => {
+      if (result === 'human') void detectHuman('human', 'carrier');
+      else if (result === 'machine') void detectHuman('no_human', 'carrier');
+      else void detectHuman('no_human', 'carrier').then(leaveVoicemail); // the beep: the machine records now
+    },
+  };
+  deps.live.add(live);
+
+  // ---- the end ----
+  try {
+    const reason = await conv.done;
+    clearTimeout(writeTimer);
+    await writing;
+    const rel = (ms?: number) => (ms === undefined ? undefined : Math.round(ms - startedAt));
+    const internal = {
+      end_reason: reason,
+      turns: turns.map((m) => ({
+        turn: m.turn, speech_end_ms: rel(m.speechEndMs), stt_final_ms: rel(m.sttFinalMs), endpoint_ms: rel(m.endpointMs),
+        llm_first_token_ms: rel(m.llmFirstTokenMs), tts_first_audio_ms: rel(m.ttsFirstAudioMs), first_frame_sent_ms: rel(m.firstFrameSentMs),
+        interrupted_at_ms: rel(m.interruptedAtMs),
+      })),
+      media: transport.stats,
+      providers: providers.summary,
+    };
+    const record = {
+      transcript: conv.transcript.toString(), actionHistory, errors, internal,
+    };
+    if (runDnc && doNotCall === null) await store.calls.advance(store.db, call.id, { doNotCallResult: false });
+    if (stage === 'transfer_started' || stage === 'transfer_successful') {
+      // The caller is with the human now: the carrier's status callback ends the call record.
+      await store.calls.record(store.db, call.id, record);
+    } else {
+      await store.calls.finish(store.db, call.id, {
+        status: reason === 'error' ? 'error' : 'ended', stageOutcome: OUTCOME[reason], ...record,
+      });
+    }
+  } catch (err) {
+    clog.error({ err }, 'could not record the end of the call');
+  } finally {
+    await providers.dispose().catch(() => {});
+    transport.close();
+    resolveFinished();
+  }
+}

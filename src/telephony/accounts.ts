@@ -1,0 +1,103 @@
+/**
+ * Which carrier account a number or a call goes through: the user's own (account_connection_twilio,
+ * account_connection_telnyx) or the platform's (account_connection_fluents_twilio, or no connection at all
+ * when buying), whose credentials come from the environment. One place, so numbers, outbound calls and
+ * webhook signature checks always agree.
+ */
+import type { Config } from '../config.js';
+import { AppError } from '../domain/errors.js';
+import { TwilioRest, type TwilioAccount } from './twilio/rest.js';
+import type { TelephonyProvider } from './types.js';
+
+type Json = Record<string, unknown>;
+
+/** An account connection with its credentials in clear (Store.connectionLookup / ResourceRepo.reveal). */
+export interface RevealedConnection {
+  id: string;
+  type: string;
+  credentials?: Json | null;
+  config?: Json | null;
+  steering_pool?: string[];
+  account_supports_any_caller_id?: boolean;
+}
+
+export interface TwilioCarrierAccount {
+  provider: 'twilio';
+  account: TwilioAccount;
+  rest: TwilioRest;
+  /** The account connection behind it; null for the platform account. */
+  connectionId: string | null;
+  anyCallerId: boolean;
+}
+
+export interface TelnyxCarrierAccount {
+  provider: 'telnyx';
+  apiKey: string;
+  publicKey: string | null;
+  /** The Call Control application numbers and calls use (ours, created on first need, or the one given). */
+  connectionId: string | null;
+  baseUrl: string;
+  accountConnectionId: string | null;
+  anyCallerId: boolean;
+}
+
+export type CarrierAccount = TwilioCarrierAccount | TelnyxCarrierAccount;
+
+export const PROVIDER_OF_CONNECTION: Record<string, TelephonyProvider> = {
+  account_connection_twilio: 'twilio', account_connection_fluents_twilio: 'twilio', account_connection_telnyx: 'telnyx',
+};
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
+
+/** A carrier account is missing or unusable: the request cannot go on (422 naming the field). */
+export class CarrierAccountError extends AppError {
+  constructor(message: string) {
+    super(422, message);
+  }
+}
+
+export function platformTwilio(config: Config): TwilioCarrierAccount {
+  const accountSid = str(config.TWILIO_ACCOUNT_SID);
+  const authToken = str(config.TWILIO_AUTH_TOKEN);
+  if (!accountSid || !authToken) {
+    throw new CarrierAccountError('the platform Twilio account is not configured on this server (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN); use an account_connection_twilio with your own Twilio credentials');
+  }
+  const account = { accountSid, authToken, baseUrl: config.TWILIO_API_BASE_URL };
+  return { provider: 'twilio', account, rest: new TwilioRest(account), connectionId: null, anyCallerId: false };
+}
+
+export function platformTelnyx(config: Config): TelnyxCarrierAccount {
+  const apiKey = str(config.TELNYX_API_KEY);
+  if (!apiKey) throw new CarrierAccountError('the platform Telnyx account is not configured on this server (TELNYX_API_KEY); use an account_connection_telnyx with your own Telnyx API key');
+  return {
+    provider: 'telnyx', apiKey, publicKey: str(config.TELNYX_PUBLIC_KEY) ?? null, connectionId: str(config.TELNYX_CONNECTION_ID) ?? null,
+    baseUrl: config.TELNYX_API_BASE_URL, accountConnectionId: null, anyCallerId: false,
+  };
+}
+
+/** The carrier account of a telephony account connection (or the platform's, for fluents_twilio). */
+export function carrierAccountOf(conn: RevealedConnection, config: Config): CarrierAccount {
+  const c = { ...(conn.config ?? {}), ...(conn.credentials ?? {}) };
+  const anyCallerId = conn.account_supports_any_caller_id === true;
+  switch (conn.type) {
+    case 'account_connection_fluents_twilio':
+      return { ...platformTwilio(config), connectionId: conn.id, anyCallerId };
+    case 'account_connection_twilio': {
+      const accountSid = str(c.twilio_account_sid);
+      const authToken = str(c.twilio_auth_token);
+      if (!accountSid || !authToken) throw new CarrierAccountError(`account connection ${conn.id} has no twilio_account_sid or twilio_auth_token`);
+      const account = { accountSid, authToken, baseUrl: config.TWILIO_API_BASE_URL };
+      return { provider: 'twilio', account, rest: new TwilioRest(account), connectionId: conn.id, anyCallerId };
+    }
+    case 'account_connection_telnyx': {
+      const apiKey = str(c.telnyx_api_key);
+      if (!apiKey) throw new CarrierAccountError(`account connection ${conn.id} has no telnyx_api_key`);
+      return {
+        provider: 'telnyx', apiKey, publicKey: str(c.telnyx_public_key) ?? str(config.TELNYX_PUBLIC_KEY) ?? null,
+        connectionId: str(c.telnyx_connection_id) ?? null, baseUrl: config.TELNYX_API_BASE_URL, accountConnectionId: conn.id, anyCallerId,
+      };
+    }
+    default:
+      throw new CarrierAccountError(`account connection ${conn.id} is an ${conn.type}, not a telephony connection (${Object.keys(PROVIDER_OF_CONNECTION).join(', ')})`);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Phone calls at the carrier: placing an outbound call (`POST /v1/calls/create`), ending one
+ * (`POST /v1/calls/end`), and the REST-side controls of a live call (hang-up, transfer) the engine's
+ * transport actions use.
+ */
+import { CreateCallRequest, DEFAULT_CALL_VOICE } from '../domain/calls.js';
+import { ValidationError } from '../domain/errors.js';
+import { resolveAgentProviders } from '../providers/index.js';
+import type { CallRow } from '../store/calls.js';
+import type { Db } from '../store/db.js';
+import type { z } from '../domain/common.js';
+import type { CarrierAccount, TwilioCarrierAccount } from './accounts.js';
+import { carrierToAppError, type TelephonyContext } from './context.js';
+import { dialTwiml } from './twilio/webhooks.js';
+import { placeTelnyxCall, telnyxClient } from './telnyx/carrier.js';
+import { CarrierError, type CallControl } from './types.js';
+
+type Json = Record<string, unknown>;
+type CreateCall = z.infer<typeof CreateCallRequest>;
+
+/** How long an outbound call rings before it counts as unanswered (Twilio's default is 60 s). */
+export const RING_TIMEOUT_SEC = 45;
+
+/** Checks the agent's providers can be reached; the reason when not (it names the missing connection type). */
+export async function providerProblem(ctx: TelephonyContext, userId: string, agentId: string): Promise<string | null> {
+  try {
+    const agent = await ctx.store.agents.getForCall(ctx.store.db, userId, agentId);
+    const p = await resolveAgentProviders(agent, { lookup: ctx.store.connectionLookup(userId), env: ctx.config.env });
+    await p.dispose();
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** The carrier account and caller id an outbound call uses. */
+async function callerFor(ctx: TelephonyContext, db: Db, userId: string, body: CreateCall): Promise<{ account: CarrierAccount; connectionId: string | null }> {
+  const number = await ctx.store.numbers.find(db, userId, body.from_number);
+  if (number) {
+    if (!number.active) throw ValidationError.one(['body', 'from_number'], `${body.from_number} is cancelled; it cannot place calls`);
+    if (body.telephony_account_connection && body.telephony_account_connection !== number.telephonyAccountConnectionId) {
+      throw ValidationError.one(['body', 'telephony_account_connection'], `${body.from_number} belongs to another account connection`);
+    }
+    try {
+      return { account: await ctx.accountOf(number), connectionId: number.telephonyAccountConnectionId };
+    } catch (err) {
+      throw ValidationError.one(['body', 'from_number'], (err as Error).message);
+    }
+  }
+  // Not one of the user's numbers: allowed only through an account that may use any caller id.
+  const id = body.telephony_account_connection;
+  if (id) {
+    const account = await ctx.accountFor(userId, id, 'twilio', ['body', 'telephony_account_connection']);
+    if (!account.anyCallerId) {
+      throw ValidationError.one(['body', 'from_number'], `${body.from_number} is not one of your numbers, and account connection ${id} does not have account_supports_any_caller_id`);
+    }
+    return { account, connectionId: id };
+  }
+  for (const type of ['account_connection_twilio', 'account_connection_telnyx']) {
+    const conn = await ctx.store.connectionLookup(userId).latestOfType(type) as Json | null;
+    if (conn?.account_supports_any_caller_id === true) {
+      return { account: await ctx.accountFor(userId, conn.id as string, 'twilio', ['body', 'from_number']), connectionId: conn.id as string };
+    }
+  }
+  throw ValidationError.one(['body', 'from_number'], `${body.from_number} is not one of your numbers (buy or link it first, or use an account connection with account_supports_any_caller_id)`);
+}
+
+/**
+ * Places an outbound call: the call is recorded first (status not_started), then the carrier is asked to
+ * dial. A call whose providers cannot be reached is recorded as an error without dialling anyone.
+ */
+export async function createOutboundCall(ctx: TelephonyContext, userId: string, body: CreateCall): Promise<CallRow> {
+  const { store } = ctx;
+  const { call, account } = await store.tx(async (db) => {
+    const { account, connectionId } = await callerFor(ctx, db, userId, body);
+    const agentId = typeof body.agent === 'string'
+      ? (await store.agents.get(db, userId, body.agent)).id
+      : (await store.agents.insert(db, userId, { voice: DEFAULT_CALL_VOICE, ...body.agent } as Json, ['body', 'agent'])).id;
+    const call = await store.calls.insert(db, userId, {
+      agentId, status: 'not_started', stage: 'created', toNumber: body.to_number, fromNumber: body.from_number,
+      agentPhoneNumber: body.from_number, telephonyProvider: account.provider, telephonyAccountConnectionId: connectionId,
+      isOutgoing: true, onNoHumanAnswer: body.on_no_human_answer ?? 'continue', runDoNotCallDetection: body.run_do_not_call_detection ?? null,
+      hipaaCompliant: body.hipaa_compliant ?? false, context: body.context ?? null, telephonyParams: body.telephony_params ?? null,
+      label: body.label ?? null, description: body.description ?? null,
+    });
+    return { call, account };
+  });
+
+  const problem = await providerProblem(ctx, userId, call.agentId!);
+  if (problem) {
+    return (await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: problem, stageOutcome: 'call_did_not_connect', errors: [problem] }))!;
+  }
+
+  try {
+    if (account.provider === 'telnyx') {
+      const id = await placeTelnyxCall(ctx, account, call, RING_TIMEOUT_SEC);
+      return (await store.calls.advance(store.db, call.id, {
+        telephonyId: id, telephonyMetadata: { type: 'telephony_metadata_telnyx', call_control_id: id, call_status: 'initiated' },
+      })) ?? (await store.calls.get(store.db, userId, call.id));
+    }
+    const placed = await account.rest.placeCall({
+      to: body.to_number, from: body.from_number,
+      url: ctx.url(`/telephony/twilio/voice?call_id=${call.id}`),
+      statusCallback: ctx.url(`/telephony/twilio/status?call_id=${call.id}`),
+      machineDetection: true, amdCallback: ctx.url(`/telephony/twilio/amd?call_id=${call.id}`),
+      timeoutSec: RING_TIMEOUT_SEC,
+    });
+    return (await store.calls.advance(store.db, call.id, {
+      telephonyId: placed.sid,
+      telephonyMetadata: { type: 'telephony_metadata_twilio', call_sid: placed.sid, call_status: placed.status },
+    })) ?? (await store.calls.get(store.db, userId, call.id));
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, stageOutcome: 'call_did_not_connect', errors: [message] });
+    throw carrierToAppError(err, {
+      connectionLoc: ['body', 'telephony_account_connection'], numberLoc: ['body', 'to_number'], prefix: `call ${call.id} could not be placed`,
+    });
+  }
+}
+
+/**
+ * Ends a call: through the conversation if this node runs it, else at the carrier (which ends the media
+ * stream on whichever node has it). The answer is the call as ended.
+ */
+export async function endCall(ctx: TelephonyContext, userId: string, id: string): Promise<CallRow> {
+  const { store } = ctx;
+  const call = await store.calls.get(store.db, userId, id);
+  if (call.status === 'ended' || call.status === 'error') return call;
+  const live = ctx.live.get(id);
+  if (live) {
+    await live.end();
+    return store.calls.get(store.db, userId, id);
+  }
+  const answered = call.mediaConnectedAt !== null || call.status === 'in_progress';
+  if (call.telephonyId) {
+    try {
+      const account = await ctx.accountOf(call);
+      if (account.provider === 'twilio') await account.rest.endCall(call.telephonyId, answered ? 'completed' : 'canceled');
+      else await telnyxClient(account).hangup(call.telephonyId);
+    } catch (err) {
+      // A call the carrier no longer knows is over anyway.
+      if (!(err instanceof CarrierError && err.kind === 'not_found')) {
+        throw carrierToAppError(err, { connectionLoc: ['telephony_account_connection'], prefix: `call ${id} could not be ended at the carrier` });
+      }
+    }
+  }
+  return (await store.calls.finish(store.db, id, { status: 'ended', stageOutcome: answered ? 'bot_disconnected' : 'call_did_not_connect' }))!;
+}
+
+/** The REST-side controls of a live Twilio call. */
+export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccount, call: CallRow): CallControl {
+  const sid = call.telephonyId!;
+  const unsupported = (what: string) => async () => {
+    throw new Error(`${what} is not available on Twilio media-stream calls in this version; use a cold transfer (action_transfer_call)`);
+  };
+  return {
+    hangup: async () => {
+      try {
+        await account.rest.endCall(sid, 'completed');
+      } catch (err) {
+        if (!(err instanceof CarrierError && err.kind === 'not_found')) throw err;
+      }
+    },
+    transfer: async (to) => {
+      // The caller leaves the stream for the dialled number; the Dial's action reports how that went.
+      await account.rest.redirect(sid, dialTwiml(to, { callerId: call.isOutgoing ? call.fromNumber : call.toNumber, action: ctx.url(`/telephony/twilio/dial?call_id=${call.id}`) }));
+    },
+    setHold: unsupported('hold'),
+    addToConference: unsupported('a conference'),
+  };
+}

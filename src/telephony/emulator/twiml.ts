@@ -1,0 +1,121 @@
+/**
+ * TwiML (voice) documents as the emulator executes them: the XML parsed by ./xml.ts, then the verbs the
+ * emulator knows turned into typed instructions.
+ *
+ * Followed Twilio's TwiML reference pages:
+ *  - <Response> root (https://www.twilio.com/docs/voice/twiml);
+ *  - <Say> text, loop (https://www.twilio.com/docs/voice/twiml/say);
+ *  - <Pause length> default 1 s (https://www.twilio.com/docs/voice/twiml/pause);
+ *  - <Play> url, loop, digits (https://www.twilio.com/docs/voice/twiml/play);
+ *  - <Hangup> (https://www.twilio.com/docs/voice/twiml/hangup);
+ *  - <Reject reason="rejected|busy"> (https://www.twilio.com/docs/voice/twiml/reject);
+ *  - <Redirect method> url (https://www.twilio.com/docs/voice/twiml/redirect);
+ *  - <Dial action method timeout callerId timeLimit> with a bare number or <Number> nouns
+ *    (https://www.twilio.com/docs/voice/twiml/dial, https://www.twilio.com/docs/voice/twiml/number);
+ *  - <Connect action method><Stream url name statusCallback statusCallbackMethod><Parameter name value/>
+ *    (https://www.twilio.com/docs/voice/twiml/connect, https://www.twilio.com/docs/voice/twiml/stream).
+ * Other verbs (<Gather>, <Record>, <Enqueue>, <Start>, …) parse as `unsupported`: the emulator records and
+ * skips them.
+ */
+import { elementsOf, parseXml, textOf, type XmlElement } from './xml.js';
+
+export interface StreamNoun {
+  url: string;
+  name?: string;
+  track?: string;
+  statusCallback?: string;
+  statusCallbackMethod: 'GET' | 'POST';
+  parameters: Record<string, string>;
+}
+
+export type TwimlVerb =
+  | { verb: 'Say'; text: string; voice?: string; language?: string; loop: number }
+  | { verb: 'Pause'; length: number }
+  | { verb: 'Play'; url?: string; digits?: string; loop: number }
+  | { verb: 'Hangup' }
+  | { verb: 'Reject'; reason: 'rejected' | 'busy' }
+  | { verb: 'Redirect'; url: string; method: 'GET' | 'POST' }
+  | { verb: 'Dial'; numbers: string[]; callerId?: string; timeout: number; timeLimit?: number; action?: string; method: 'GET' | 'POST' }
+  | { verb: 'Connect'; stream?: StreamNoun; other?: string; action?: string; method: 'GET' | 'POST' }
+  | { verb: 'unsupported'; name: string };
+
+export class TwimlError extends Error {
+  override name = 'TwimlError';
+}
+
+const method = (v: string | undefined): 'GET' | 'POST' => (v?.toUpperCase() === 'GET' ? 'GET' : 'POST');
+
+function int(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined || v.trim() === '') return dflt;
+  const x = Number(v);
+  if (!Number.isFinite(x) || x < 0) throw new TwimlError(`${name}="${v}" is not a non-negative number`);
+  return x;
+}
+
+/** Parses a TwiML voice document. Throws XmlParseError (not XML) or TwimlError (not a <Response>). */
+export function parseTwiml(text: string): TwimlVerb[] {
+  const root = parseXml(text);
+  if (root.name !== 'Response') throw new TwimlError(`root element is <${root.name}>, not <Response>`);
+  for (const c of root.children) {
+    if (typeof c === 'string' && c.trim()) throw new TwimlError('text directly inside <Response>');
+  }
+  return elementsOf(root).map(toVerb);
+}
+
+function toVerb(el: XmlElement): TwimlVerb {
+  const a = el.attrs;
+  switch (el.name) {
+    case 'Say':
+      return { verb: 'Say', text: textOf(el).trim(), voice: a.voice, language: a.language, loop: int(a.loop, 1, 'loop') };
+    case 'Pause':
+      return { verb: 'Pause', length: int(a.length, 1, 'length') };
+    case 'Play': {
+      const url = textOf(el).trim();
+      return { verb: 'Play', url: url || undefined, digits: a.digits, loop: int(a.loop, 1, 'loop') };
+    }
+    case 'Hangup':
+      return { verb: 'Hangup' };
+    case 'Reject':
+      return { verb: 'Reject', reason: a.reason === 'busy' ? 'busy' : 'rejected' };
+    case 'Redirect': {
+      const url = textOf(el).trim();
+      if (!url) throw new TwimlError('<Redirect> without a URL');
+      return { verb: 'Redirect', url, method: method(a.method) };
+    }
+    case 'Dial': {
+      const numbers: string[] = [];
+      const bare = textOf(el).trim();
+      if (bare) numbers.push(bare);
+      for (const c of elementsOf(el)) {
+        if (c.name === 'Number') numbers.push(textOf(c).trim());
+        else numbers.push(`${c.name.toLowerCase()}:${textOf(c).trim()}`); // <Client>, <Sip>, <Conference>…: recorded as such
+      }
+      return {
+        verb: 'Dial', numbers, callerId: a.callerId, timeout: int(a.timeout, 30, 'timeout'),
+        timeLimit: a.timeLimit !== undefined ? int(a.timeLimit, 14400, 'timeLimit') : undefined,
+        action: a.action, method: method(a.method),
+      };
+    }
+    case 'Connect': {
+      const nouns = elementsOf(el);
+      const s = nouns.find((c) => c.name === 'Stream');
+      if (!s) return { verb: 'Connect', other: nouns[0]?.name ?? '(empty)', action: a.action, method: method(a.method) };
+      if (!s.attrs.url) throw new TwimlError('<Stream> without a url');
+      const parameters: Record<string, string> = {};
+      for (const p of elementsOf(s)) {
+        if (p.name !== 'Parameter') continue;
+        if (p.attrs.name === undefined) throw new TwimlError('<Parameter> without a name');
+        parameters[p.attrs.name] = p.attrs.value ?? '';
+      }
+      return {
+        verb: 'Connect', action: a.action, method: method(a.method),
+        stream: {
+          url: s.attrs.url, name: s.attrs.name, track: s.attrs.track, statusCallback: s.attrs.statusCallback,
+          statusCallbackMethod: method(s.attrs.statusCallbackMethod), parameters,
+        },
+      };
+    }
+    default:
+      return { verb: 'unsupported', name: el.name };
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Numbers at the carrier, behind the /v1/numbers operations: search what is for sale, buy (pointing the
+ * number's voice webhooks at us), link a number the user already has (checking it exists in their account,
+ * remembering the configuration we replace), and release, restore or forget it again.
+ *
+ * `cancel` releases a number Switchboard bought; a number the user linked is theirs, so `cancel` only
+ * puts back its previous voice configuration (and marks it inactive) instead of giving it up. `detach`
+ * restores only what we set: if someone re-pointed the number since, that configuration stays.
+ */
+import { ConflictError, ValidationError } from '../domain/errors.js';
+import type { Db } from '../store/db.js';
+import type { NumberRow } from '../store/numbers.js';
+import type { CarrierAccount } from './accounts.js';
+import { telnyxNumbers } from './telnyx/carrier.js';
+import { carrierToAppError, type TelephonyContext } from './context.js';
+import type { AvailableNumber, ClaimedNumber, NumberSearch, TelephonyProvider, WebhookUrls } from './types.js';
+
+type Json = Record<string, unknown>;
+
+/** What a carrier does with numbers, whichever carrier it is. */
+export interface CarrierNumbers {
+  search(q: NumberSearch): Promise<AvailableNumber[]>;
+  buy(o: { phoneNumber?: string; areaCode?: string }, hooks: WebhookUrls): Promise<ClaimedNumber>;
+  claim(number: string, hooks: WebhookUrls): Promise<ClaimedNumber>;
+  /** Puts back `previous` if the number still points at us; false if it did not (nothing changed). */
+  restore(claimed: ClaimedNumber, ourPrefix: string): Promise<boolean>;
+  release(carrierNumberId: string): Promise<void>;
+}
+
+/** What we keep about a number at its carrier (the number row's carrier_state; never shown). */
+export interface NumberCarrierState {
+  number_id: string;
+  /** Bought through Switchboard (released by cancel) rather than linked (the user's own). */
+  bought: boolean;
+  previous: Json;
+}
+
+export async function carrierNumbers(ctx: TelephonyContext, account: CarrierAccount): Promise<CarrierNumbers> {
+  if (account.provider === 'twilio') {
+    const rest = account.rest;
+    return {
+      search: (q) => rest.searchNumbers(q),
+      buy: (o, hooks) => rest.buyNumber(o, hooks),
+      claim: (n, hooks) => rest.claimNumber(n, hooks),
+      restore: (c, prefix) => rest.restoreNumber(c, prefix),
+      release: (id) => rest.releaseNumber(id),
+    };
+  }
+  return telnyxNumbers(ctx, account);
+}
+
+export function providerOf(requested: string | undefined, account: CarrierAccount | null): TelephonyProvider {
+  if (account) return account.provider;
+  if (requested === 'vonage') throw ValidationError.one(['body', 'telephony_provider'], 'vonage is not supported on Switchboard; use twilio or telnyx');
+  return requested === 'telnyx' ? 'telnyx' : 'twilio';
+}
+
+const connLoc = (where: 'body' | 'query') => [where, 'telephony_account_connection'];
+
+export async function searchAvailable(ctx: TelephonyContext, userId: string, q: {
+  limit: number; provider?: string; connectionId?: string; areaCode?: string; contains?: string; tollFree?: boolean; country?: string;
+}): Promise<{ items: Json[]; total: number }> {
+  if (q.provider === 'vonage') throw ValidationError.one(['query', 'telephony_provider'], 'vonage is not supported on Switchboard; use twilio or telnyx');
+  const provider = (q.provider ?? 'twilio') as TelephonyProvider;
+  const account = await ctx.accountFor(userId, q.connectionId, provider, connLoc('query'));
+  const numbers = await carrierNumbers(ctx, account);
+  try {
+    const found = await numbers.search({
+      country: (q.country ?? 'US').toUpperCase(), areaCode: q.areaCode, contains: q.contains, tollFree: q.tollFree, limit: q.limit,
+    });
+    const items = found.map((n) => ({ ...n, number: n.phone_number, telephony_provider: account.provider }));
+    return { items, total: items.length };
+  } catch (err) {
+    throw carrierToAppError(err, { connectionLoc: connLoc('query'), numberLoc: ['query', 'area_code'] });
+  }
+}
+
+/** Buys a number at the carrier; `store` inserts the row (in its transaction), and a failure there releases the number again. */
+export async function buyNumber<T>(ctx: TelephonyContext, userId: string, body: Json, store: (claimed: ClaimedNumber, account: CarrierAccount, state: NumberCarrierState) => Promise<T>): Promise<T> {
+  const connectionId = (body.telephony_account_connection as string | null | undefined) ?? null;
+  const account = connectionId
+    ? await ctx.accountFor(userId, connectionId, 'twilio', connLoc('body'))
+    : await ctx.accountFor(userId, null, providerOf(body.telephony_provider as string | undefined, null), ['body', 'telephony_provider']);
+  if (connectionId && body.telephony_provider && body.telephony_provider !== account.provider) {
+    throw ValidationError.one(['body', 'telephony_provider'], `is ${String(body.telephony_provider)}, but account connection ${connectionId} is a ${account.provider} account`);
+  }
+  const numbers = await carrierNumbers(ctx, account);
+  let claimed: ClaimedNumber;
+  try {
+    claimed = await numbers.buy({ phoneNumber: (body.phone_number as string | null | undefined) ?? undefined, areaCode: (body.area_code as string | null | undefined) ?? undefined }, ctx.hooks(account.provider));
+  } catch (err) {
+    throw carrierToAppError(err, { connectionLoc: connLoc('body'), numberLoc: body.phone_number ? ['body', 'phone_number'] : ['body', 'area_code'], prefix: 'cannot buy the number' });
+  }
+  try {
+    return await store(claimed, account, { number_id: claimed.carrierNumberId, bought: true, previous: {} });
+  } catch (err) {
+    // The number is ours at the carrier but not on record: give it back rather than pay for a ghost.
+    await numbers.release(claimed.carrierNumberId).catch((e) => ctx.log.error({ err: e, number: claimed.number }, 'could not release a number bought for a failed request'));
+    throw err;
+  }
+}
+
+/** Checks a number the user owns at the carrier and points it at us; `store` inserts the row. */
+export async function linkNumber<T>(ctx: TelephonyContext, userId: string, body: Json, store: (claimed: ClaimedNumber, account: CarrierAccount, state: NumberCarrierState) => Promise<T>): Promise<T> {
+  const account = await ctx.accountFor(userId, body.telephony_account_connection as string, 'twilio', connLoc('body'));
+  const number = body.phone_number as string;
+  const taken = await ctx.store.numbers.findAnyUser(ctx.store.db, number);
+  if (taken) throw new ConflictError(`phone number ${number} cannot be linked: it is already linked on this Switchboard`);
+  const numbers = await carrierNumbers(ctx, account);
+  let claimed: ClaimedNumber;
+  try {
+    claimed = await numbers.claim(number, ctx.hooks(account.provider));
+  } catch (err) {
+    throw carrierToAppError(err, { connectionLoc: connLoc('body'), numberLoc: ['body', 'phone_number'], prefix: 'cannot link the number' });
+  }
+  try {
+    return await store(claimed, account, { number_id: claimed.carrierNumberId, bought: false, previous: claimed.previous });
+  } catch (err) {
+    await numbers.restore(claimed, ctx.hookPrefix(account.provider)).catch(() => {});
+    throw err;
+  }
+}
+
+function stateOf(row: NumberRow): NumberCarrierState | null {
+  const s = row.carrierState as Partial<NumberCarrierState> | null;
+  return s && typeof s.number_id === 'string' ? { number_id: s.number_id, bought: s.bought === true, previous: (s.previous ?? {}) as Json } : null;
+}
+
+/**
+ * Undoes our hold on a number at the carrier before its row changes: `release` gives a bought number back
+ * (cancel, delete); otherwise the configuration we replaced is put back (detach, and cancel of a linked number).
+ */
+export async function letGo(ctx: TelephonyContext, row: NumberRow, mode: 'release' | 'restore'): Promise<void> {
+  const state = stateOf(row);
+  if (!state) return; // linked before numbers were checked at the carrier: nothing of ours there
+  let account: CarrierAccount;
+  try {
+    account = await ctx.accountOf(row);
+  } catch (err) {
+    ctx.log.warn({ err, number: row.number }, 'number has no usable carrier account; leaving the carrier untouched');
+    return;
+  }
+  const numbers = await carrierNumbers(ctx, account);
+  const loc = ['query', 'phone_number'];
+  try {
+    if (mode === 'release' && state.bought) await numbers.release(state.number_id);
+    else await numbers.restore({ carrierNumberId: state.number_id, number: row.number, previous: state.previous }, ctx.hookPrefix(account.provider));
+  } catch (err) {
+    // Already gone at the carrier: there is nothing left to undo.
+    if ((err as { kind?: string }).kind === 'not_found') return;
+    throw carrierToAppError(err, { connectionLoc: ['telephony_account_connection'], numberLoc: loc });
+  }
+}
+
+export type { Db };

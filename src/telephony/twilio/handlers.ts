@@ -1,0 +1,196 @@
+/**
+ * Twilio's webhooks to us, each checked against X-Twilio-Signature with the Auth Token of the account the
+ * number or call belongs to (so only that account's Twilio can drive it):
+ *
+ *  - voice  (a number's VoiceUrl, or an outbound call's Url when answered): record the call and answer
+ *           with <Connect><Stream> to a signed, single-use media URL; reject calls the number must not take.
+ *  - status (StatusCallback): the call's progress drives status, stage, times and stage_outcome.
+ *  - amd    (AsyncAmdStatusCallback): answering-machine detection → human_detection_result.
+ *  - dial   (a transfer's <Dial action>): how the transfer went.
+ *
+ * Parameters follow "TwiML Voice: Twilio's request to your application" and "Call resource: StatusCallback
+ * parameters / AnsweredBy" (https://www.twilio.com/docs/voice/twiml#request-parameters,
+ * https://www.twilio.com/docs/voice/api/call-resource#statuscallback, https://www.twilio.com/docs/voice/answering-machine-detection).
+ */
+import { normalizePhone } from '../../domain/common.js';
+import type { CallRow } from '../../store/calls.js';
+import { acceptInbound } from '../inbound.js';
+import type { TwilioCarrierAccount } from '../accounts.js';
+import type { TelephonyContext } from '../context.js';
+import { createStreamToken } from '../streamToken.js';
+import { formParams, hangupTwiml, rejectTwiml, sayAndHangupTwiml, streamTwiml, validTwilioSignature } from './webhooks.js';
+
+export interface WebhookRequest {
+  /** Path and query as received (e.g. `/telephony/twilio/status?call_id=…`). */
+  pathAndQuery: string;
+  rawBody: string;
+  signature: string | undefined;
+}
+
+export interface WebhookReply {
+  status: number;
+  /** TwiML (text/xml) when `xml`, else plain text. */
+  body: string;
+  xml?: boolean;
+}
+
+const twiml = (body: string): WebhookReply => ({ status: 200, body, xml: true });
+const forbidden: WebhookReply = { status: 403, body: 'invalid signature' };
+const notFound: WebhookReply = { status: 404, body: 'unknown call or number' };
+
+/** Said to a caller when the agent cannot take calls (its providers are not configured). */
+export const UNAVAILABLE_MESSAGE = 'Sorry, this line cannot take calls right now. Please try again later.';
+
+function verify(ctx: TelephonyContext, account: TwilioCarrierAccount, req: WebhookRequest, params: Record<string, string>): boolean {
+  if (params.AccountSid && params.AccountSid !== account.account.accountSid) return false;
+  return validTwilioSignature(account.account.authToken, req.signature, ctx.url(req.pathAndQuery), params);
+}
+
+function callIdOf(req: WebhookRequest): string | null {
+  const q = req.pathAndQuery.indexOf('?');
+  return q < 0 ? null : new URLSearchParams(req.pathAndQuery.slice(q + 1)).get('call_id');
+}
+
+async function twilioAccount(ctx: TelephonyContext, row: Parameters<TelephonyContext['accountOf']>[0]): Promise<TwilioCarrierAccount | null> {
+  try {
+    const a = await ctx.accountOf(row);
+    return a.provider === 'twilio' ? a : null;
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message }, 'twilio webhook for a number or call without a usable account');
+    return null;
+  }
+}
+
+function streamAnswer(ctx: TelephonyContext, call: CallRow): WebhookReply {
+  const token = createStreamToken(ctx.store.box, call.id);
+  return twiml(streamTwiml(ctx.wsUrl(`/telephony/twilio/media/${token}`), { call_id: call.id }));
+}
+
+async function loadCall(ctx: TelephonyContext, req: WebhookRequest, params: Record<string, string>): Promise<CallRow | undefined> {
+  const id = callIdOf(req);
+  const { calls } = ctx.store;
+  if (id) return /^[0-9a-f-]{36}$/i.test(id) ? calls.findById(ctx.store.db, id) : undefined;
+  return params.CallSid ? calls.findByTelephonyId(ctx.store.db, 'twilio', params.CallSid) : undefined;
+}
+
+export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
+  const params = formParams(req.rawBody);
+  const { store } = ctx;
+
+  // An outbound call was answered: its Url carries our call id.
+  if (callIdOf(req)) {
+    const call = await loadCall(ctx, req, params);
+    if (!call) return notFound;
+    const account = await twilioAccount(ctx, call);
+    if (!account || !verify(ctx, account, req, params)) return forbidden;
+    if (call.telephonyId && params.CallSid && params.CallSid !== call.telephonyId) return forbidden;
+    if (call.status === 'ended' || call.status === 'error') return twiml(hangupTwiml());
+    return streamAnswer(ctx, call);
+  }
+
+  // An inbound call to one of our numbers.
+  const to = normalizePhone(params.To ?? params.Called ?? '');
+  const number = to ? await store.numbers.findAnyUser(store.db, to) : undefined;
+  if (!number) return notFound;
+  const account = await twilioAccount(ctx, number);
+  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  if (!params.CallSid) return { status: 400, body: 'CallSid missing' };
+
+  // Twilio retries a webhook it got no answer to: the same CallSid gets the same call, not a second one.
+  const existing = await store.calls.findByTelephonyId(store.db, 'twilio', params.CallSid);
+  if (existing) return existing.status === 'ended' || existing.status === 'error' || existing.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, existing);
+
+  const from = normalizePhone(params.From ?? params.Caller ?? '') ?? (params.From || 'anonymous');
+  const decision = await acceptInbound(ctx, number, {
+    provider: 'twilio', from, telephonyId: params.CallSid,
+    metadata: { type: 'telephony_metadata_twilio', call_sid: params.CallSid, call_status: params.CallStatus ?? 'ringing' },
+  });
+  if (decision.kind === 'reject') return twiml(rejectTwiml('rejected'));
+  if (decision.kind === 'unavailable') return twiml(sayAndHangupTwiml(UNAVAILABLE_MESSAGE));
+  return streamAnswer(ctx, decision.call);
+}
+
+/** Twilio's CallStatus values that end a call, and what each means for the call record. */
+const FINAL: Record<string, { status: 'ended' | 'error'; outcome: string | null; error?: string }> = {
+  completed: { status: 'ended', outcome: null },
+  busy: { status: 'ended', outcome: 'call_did_not_connect' },
+  'no-answer': { status: 'ended', outcome: 'human_unanswered' },
+  canceled: { status: 'ended', outcome: 'call_did_not_connect' },
+  failed: { status: 'error', outcome: 'call_did_not_connect', error: 'the carrier could not connect the call (Twilio status failed)' },
+};
+
+export async function twilioStatus(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
+  const params = formParams(req.rawBody);
+  const call = await loadCall(ctx, req, params);
+  if (!call) return { status: 204, body: '' }; // not a call we recorded (e.g. rejected before it was)
+  const account = await twilioAccount(ctx, call);
+  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const { calls, db } = { calls: ctx.store.calls, db: ctx.store.db };
+  const status = params.CallStatus ?? '';
+  const metadata = { ...(call.telephonyMetadata ?? { type: 'telephony_metadata_twilio' }), call_sid: params.CallSid ?? call.telephonyId, call_status: status };
+  const final = FINAL[status];
+  if (final) {
+    // Once the media stream connected, the conversation knows best who ended it: it writes the outcome.
+    const outcome = final.outcome ?? (call.mediaConnectedAt ? null : call.status === 'in_progress' ? 'human_disconnected' : 'call_did_not_connect');
+    if (call.stage === 'transfer_started') await calls.advance(db, call.id, { stage: 'transfer_successful' });
+    await calls.finish(db, call.id, {
+      status: final.status, stageOutcome: outcome,
+      errorMessage: final.error ?? null, ...(final.error ? { errors: [...call.errors, final.error] } : {}),
+    });
+    await calls.setTelephonyMetadata(db, call.id, metadata);
+  } else if (status === 'in-progress') {
+    await calls.advance(db, call.id, { status: 'in_progress', startTime: call.startTime ?? new Date(), telephonyMetadata: metadata, telephonyId: call.telephonyId ?? params.CallSid });
+  } else {
+    await calls.advance(db, call.id, { telephonyMetadata: metadata, telephonyId: call.telephonyId ?? params.CallSid });
+  }
+  return { status: 204, body: '' };
+}
+
+/** AnsweredBy values of Twilio's answering-machine detection. */
+function answeredBy(v: string | undefined): 'human' | 'machine' | 'machine_end' | null {
+  if (v === 'human') return 'human';
+  if (v === 'machine_start' || v === 'fax') return 'machine';
+  if (v?.startsWith('machine_end')) return 'machine_end';
+  return null; // unknown: no verdict
+}
+
+export async function twilioAmd(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
+  const params = formParams(req.rawBody);
+  const call = await loadCall(ctx, req, params);
+  if (!call) return notFound;
+  const account = await twilioAccount(ctx, call);
+  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const verdict = answeredBy(params.AnsweredBy);
+  await ctx.store.calls.mergeInternal(ctx.store.db, call.id, {
+    amd: { answered_by: params.AnsweredBy ?? null, machine_detection_duration_ms: params.MachineDetectionDuration ? Number(params.MachineDetectionDuration) : null },
+  });
+  if (!verdict) return { status: 204, body: '' };
+  const live = ctx.live.get(call.id);
+  if (live) {
+    live.machineDetected(verdict);
+    return { status: 204, body: '' };
+  }
+  // The conversation runs on another node (or not yet): record the verdict; hang up here if asked to.
+  const human = verdict === 'human' ? 'human' : 'no_human';
+  await ctx.store.calls.advance(ctx.store.db, call.id, { humanDetectionResult: human });
+  if (human === 'no_human' && call.onNoHumanAnswer === 'hangup' && call.telephonyId) {
+    await account.rest.endCall(call.telephonyId, 'completed').catch(() => {});
+    await ctx.store.calls.finish(ctx.store.db, call.id, { status: 'ended', stageOutcome: 'human_unanswered' });
+  }
+  return { status: 204, body: '' };
+}
+
+export async function twilioDial(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
+  const params = formParams(req.rawBody);
+  const call = await loadCall(ctx, req, params);
+  if (!call) return notFound;
+  const account = await twilioAccount(ctx, call);
+  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const s = params.DialCallStatus ?? '';
+  if (s === 'completed' || s === 'answered') {
+    await ctx.store.calls.advance(ctx.store.db, call.id, { stage: 'transfer_successful' });
+  } else {
+    await ctx.store.calls.advance(ctx.store.db, call.id, { stageOutcome: 'transfer_unanswered' });
+  }
+  return twiml(hangupTwiml());
+}
