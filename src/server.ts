@@ -92,6 +92,8 @@ export async function startServer(config: Config, opts: { store?: Store; log?: L
   const addr = listening.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : urlHost(config.HOST);
+  // With an ephemeral port (PORT=0) and no PUBLIC_URL, the URL we give carriers must carry the real port.
+  if (!config.PUBLIC_URL && config.PORT === 0) config.publicUrl = `http://${host}:${port}`;
   log.info({ port, database: store.database.kind, publicUrl: config.publicUrl }, 'switchboard listening');
   return {
     url: `http://${host}:${port}`, store, log, live, telephony,

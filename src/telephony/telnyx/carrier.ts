@@ -173,10 +173,14 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
     case 'call.hangup': {
       const answered = call.status === 'in_progress' || call.mediaConnectedAt !== null;
       const o = hangupOutcome(e.hangupCause, answered);
-      await store.calls.finish(store.db, call.id, {
-        status: o.status, stageOutcome: call.mediaConnectedAt && o.status === 'ended' && answered ? null : o.outcome,
-        errorMessage: o.error ?? null, ...(o.error ? { errors: [...call.errors, o.error] } : {}),
-      });
+      const remote = e.hangupSource === (call.isOutgoing ? 'callee' : 'caller');
+      // A conversation running on this node records its own end in a moment, knowing who hung up.
+      if (!ctx.live.get(call.id)) {
+        await store.calls.finish(store.db, call.id, {
+          status: o.status, stageOutcome: call.mediaConnectedAt && o.status === 'ended' && answered ? (remote ? 'human_disconnected' : null) : o.outcome,
+          errorMessage: o.error ?? null, ...(o.error ? { errors: [...call.errors, o.error] } : {}),
+        });
+      }
       await store.calls.setTelephonyMetadata(store.db, call.id, { ...meta('hangup'), hangup_cause: e.hangupCause, hangup_source: e.hangupSource });
       break;
     }

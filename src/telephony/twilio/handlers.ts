@@ -133,7 +133,8 @@ export async function twilioStatus(ctx: TelephonyContext, req: WebhookRequest): 
     // Once the media stream connected, the conversation knows best who ended it: it writes the outcome.
     const outcome = final.outcome ?? (call.mediaConnectedAt ? null : call.status === 'in_progress' ? 'human_disconnected' : 'call_did_not_connect');
     if (call.stage === 'transfer_started') await calls.advance(db, call.id, { stage: 'transfer_successful' });
-    await calls.finish(db, call.id, {
+    // A conversation running on this node records its own end in a moment, knowing who hung up.
+    if (!ctx.live.get(call.id)) await calls.finish(db, call.id, {
       status: final.status, stageOutcome: outcome,
       errorMessage: final.error ?? null, ...(final.error ? { errors: [...call.errors, final.error] } : {}),
     });

@@ -1,0 +1,115 @@
+/**
+ * Telnyx calls end to end: the real server (webhooks, media WebSocket, engine, providers) against the
+ * Telnyx fake (REST, Ed25519-signed Call Control webhooks, media streaming) and the vendor fakes for
+ * speech-to-text (Deepgram), the language model (OpenAI) and the voice (Deepgram Aura).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
+import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
+import { silenceAudio, speechAudio } from '../fakes/speech.js';
+import { startTelnyxFake, type TelnyxFake } from '../fakes/telnyx.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const TELNYX_KEY = 'KEYtelnyx-e2e-0123456789';
+const DG_KEY = 'dg-telnyx-e2e';
+const OPENAI_KEY = 'sk-telnyx-e2e';
+const NUMBER = '+14155550100';
+
+async function until<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 8000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('Telnyx calls through the whole stack', () => {
+  let telnyx: TelnyxFake;
+  let deepgram: DeepgramFake;
+  let openai: OpenAIChatFake;
+  let s: TestServer;
+  let connectionId: string;
+
+  beforeAll(async () => {
+    [telnyx, deepgram, openai] = await Promise.all([
+      startTelnyxFake(TELNYX_KEY), startDeepgramFake(DG_KEY), startOpenAIChatFake({ validKey: OPENAI_KEY, prefix: '/v1' }),
+    ]);
+    s = await startTestServer({
+      TELNYX_API_BASE_URL: telnyx.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
+      OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy',
+    });
+    const conn = await s.api('/v1/account_connections/create', {
+      body: { type: 'account_connection_telnyx', credentials: { telnyx_api_key: TELNYX_KEY, telnyx_public_key: telnyx.publicKeyBase64 } },
+    });
+    expect(conn.status).toBe(201);
+    connectionId = conn.body.id;
+  });
+  afterAll(async () => { await s?.close(); await Promise.all([telnyx?.close(), deepgram?.close(), openai?.close()]); });
+
+  it('links a number: it must exist in the account, and then points at our Call Control application', async () => {
+    const missing = await s.api('/v1/numbers/link', { body: { phone_number: '+14155550999', telephony_account_connection: connectionId } });
+    expect(missing.status).toBe(422);
+    expect(missing.body.detail[0].loc).toEqual(['body', 'phone_number']);
+
+    telnyx.addAccountNumber(NUMBER, null);
+    const linked = await s.api('/v1/numbers/link', {
+      body: {
+        phone_number: NUMBER, telephony_account_connection: connectionId,
+        inbound_agent: {
+          name: 'Front desk', prompt: { content: 'You are the front desk. Be brief.' },
+          voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' }, initial_message: 'Hello, front desk.',
+        },
+      },
+    });
+    expect(linked.status).toBe(201);
+    expect(linked.body.telephony_provider).toBe('telnyx');
+    const at = [...telnyx.numbers.values()].find((n) => n.phone_number === NUMBER)!;
+    const app = telnyx.apps.get(at.connection_id!)!;
+    expect(app.webhook_event_url).toBe(`${s.url}/telephony/telnyx/events`);
+  });
+
+  it('answers an inbound call with a media stream, greets, hears the caller, answers, and records the call when the caller hangs up', async () => {
+    openai.reply({ text: ['It ships', ' today.'] });
+    deepgram.stt.script('where is my order');
+    const call = telnyx.placeInboundCall({ from: '+15557654321', to: NUMBER });
+    await call.waitUntil(() => call.streamConnected, 'the media stream');
+    // The greeting reaches the caller.
+    await call.waitUntil(() => call.played.length > 5, 'the greeting', 8000);
+    await until(() => call.played.length > 0 && call.now() - call.played.at(-1)!.atMs > 400, 'the greeting to finish');
+    call.say(speechAudio(900, 8000));
+    call.say(silenceAudio(900, 8000));
+    const list = await until(async () => {
+      const r = await s.api('/v1/calls/list');
+      const c = r.body.items[0];
+      return c?.transcript?.includes('BOT: It ships today.') ? c : null;
+    }, 'the answer in the transcript', 10_000);
+    expect(list.status).toBe('in_progress');
+    expect(list.is_outgoing).toBe(false);
+    expect(list.from_number).toBe('+15557654321');
+    expect(list.telephony_id).toBe(call.callControlId);
+
+    call.hangup();
+    const ended = await until(async () => {
+      const r = await s.api(`/v1/calls?id=${list.id}`);
+      return r.body.status === 'ended' && r.body.stage_outcome ? r.body : null;
+    }, 'the call to be recorded as ended');
+    expect(ended.stage_outcome).toBe('human_disconnected');
+    expect(ended.transcript.split('\n')).toEqual(['BOT: Hello, front desk.', 'HUMAN: Where is my order.', 'BOT: It ships today.']);
+    expect(ended.end_time).not.toBeNull();
+    // The prompt reached the language model with the caller's words.
+    expect((openai.lastRequest?.body as { messages: unknown[] }).messages.at(-1)).toMatchObject({ role: 'user', content: 'Where is my order.' });
+  });
+
+  it('refuses webhooks that are not signed by the account\'s key', async () => {
+    const body = JSON.stringify({ data: { record_type: 'event', event_type: 'call.initiated', id: 'x', occurred_at: new Date().toISOString(),
+      payload: { call_control_id: 'v3:forged', call_leg_id: 'l', call_session_id: 's', connection_id: 'c', from: '+15550000000', to: NUMBER, direction: 'incoming', state: 'parked' } }, meta: { attempt: 1 } });
+    const res = await fetch(`${s.url}/telephony/telnyx/events`, {
+      method: 'POST', body, headers: { 'content-type': 'application/json', 'telnyx-signature-ed25519': Buffer.alloc(64).toString('base64'), 'telnyx-timestamp': String(Math.floor(Date.now() / 1000)) },
+    });
+    expect(res.status).toBe(403);
+    const calls = await s.api('/v1/calls/list');
+    expect(calls.body.items.filter((c: { telephony_id: string }) => c.telephony_id === 'v3:forged')).toEqual([]);
+  });
+});
