@@ -5,7 +5,6 @@
  * webhook signature checks always agree.
  */
 import type { Config } from '../config.js';
-import { AppError } from '../domain/errors.js';
 import { TwilioRest, type TwilioAccount } from './twilio/rest.js';
 import type { TelephonyProvider } from './types.js';
 
@@ -49,10 +48,11 @@ export const PROVIDER_OF_CONNECTION: Record<string, TelephonyProvider> = {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
 
-/** A carrier account is missing or unusable: the request cannot go on (422 naming the field). */
-export class CarrierAccountError extends AppError {
+/** A carrier account is missing or unusable: the API answers 422 naming the field that chose it. */
+export class CarrierAccountError extends Error {
   constructor(message: string) {
-    super(422, message);
+    super(message);
+    this.name = 'CarrierAccountError';
   }
 }
 

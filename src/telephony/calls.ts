@@ -72,6 +72,8 @@ async function callerFor(ctx: TelephonyContext, db: Db, userId: string, body: Cr
 export async function createOutboundCall(ctx: TelephonyContext, userId: string, body: CreateCall): Promise<CallRow> {
   const { store } = ctx;
   const { call, account } = await store.tx(async (db) => {
+    // A reference to something that does not exist is a 404 before anything else is judged.
+    if (typeof body.agent === 'string') await store.agents.get(db, userId, body.agent);
     const { account, connectionId } = await callerFor(ctx, db, userId, body);
     const agentId = typeof body.agent === 'string'
       ? (await store.agents.get(db, userId, body.agent)).id

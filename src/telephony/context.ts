@@ -3,7 +3,7 @@
  * our public URLs, and the carrier account behind a number, a call or a connection.
  */
 import type { Config } from '../config.js';
-import { AppError, ValidationError } from '../domain/errors.js';
+import { AppError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { LiveCalls } from '../calls/liveCalls.js';
 import type { CallRow } from '../store/calls.js';
@@ -53,10 +53,10 @@ export class TelephonyContext {
 
   /** The account of a connection the user named (in `loc`), or the platform's for `provider` when none. */
   async accountFor(userId: string, connectionId: string | null | undefined, provider: TelephonyProvider, loc: (string | number)[]): Promise<CarrierAccount> {
-    if (!connectionId) return provider === 'telnyx' ? platformTelnyx(this.config) : platformTwilio(this.config);
-    const conn = await this.connection(userId, connectionId);
-    if (!conn) throw ValidationError.one(loc, `account connection ${connectionId} not found`);
+    const conn = connectionId ? await this.connection(userId, connectionId) : null;
+    if (connectionId && !conn) throw new NotFoundError('account connection', connectionId);
     try {
+      if (!conn) return provider === 'telnyx' ? platformTelnyx(this.config) : platformTwilio(this.config);
       return carrierAccountOf(conn, this.config);
     } catch (err) {
       if (err instanceof CarrierAccountError) throw ValidationError.one(loc, err.message);
@@ -79,8 +79,9 @@ export class TelephonyContext {
  * the user's to fix (422 naming the field), rate limits pass through (429), an outage is ours (502).
  */
 export function carrierToAppError(err: unknown, o: { connectionLoc: (string | number)[]; numberLoc?: (string | number)[]; prefix?: string }): unknown {
-  if (!(err instanceof CarrierError)) return err;
   const p = o.prefix ? `${o.prefix}: ` : '';
+  if (err instanceof CarrierAccountError) return ValidationError.one(o.connectionLoc, `${p}${err.message}`);
+  if (!(err instanceof CarrierError)) return err;
   switch (err.kind) {
     case 'auth': return ValidationError.one(o.connectionLoc, `${p}${err.provider} refused the account's credentials (${err.message})`);
     case 'not_found':

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type Running } from '../../src/server.js';
+import { startOpenCarrier, type OpenCarrier } from '../fakes/openCarrier.js';
 
 /**
  * A real Switchboard server on a loopback port, on a fresh database: in-memory PGlite, or a new
@@ -13,6 +14,8 @@ export interface TestServer {
   key: string;
   running: Running;
   dbKind: string;
+  /** The carrier numbers are linked at, unless the suite gave its own (TWILIO_API_BASE_URL / TELNYX_API_BASE_URL). */
+  carrier: OpenCarrier | null;
   /** A second, unrelated user with their own key. */
   newUser(): Promise<string>;
   api(path: string, init?: { method?: string; body?: unknown; key?: string | null; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
@@ -44,7 +47,9 @@ async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> 
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const key = `sb_test_${randomBytes(16).toString('hex')}`;
   const pgdb = usingPostgres() ? await freshPostgres() : null;
+  const carrier = env.TWILIO_API_BASE_URL || env.TELNYX_API_BASE_URL ? null : await startOpenCarrier();
   const config = loadConfig({
+    ...(carrier ? { TWILIO_API_BASE_URL: carrier.url, TELNYX_API_BASE_URL: carrier.url } : {}),
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', DATA_DIR: 'memory://', API_KEY_CACHE_SECONDS: '0',
     SWITCHBOARD_BOOTSTRAP_API_KEY: key, SWITCHBOARD_SECRET_KEY: randomBytes(32).toString('hex'),
     ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
@@ -64,11 +69,11 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     return { status: res.status, body: parsed, headers: res.headers };
   };
   return {
-    url: running.url, key, running, dbKind: running.store.database.kind, api,
+    url: running.url, key, running, dbKind: running.store.database.kind, api, carrier,
     newUser: async () => {
       const store = running.store;
       return store.tx(async (db) => (await store.users.createKey(db, await store.users.createUser(db, 'other'))).key);
     },
-    close: async () => { await running.close(); await pgdb?.drop(); },
+    close: async () => { await running.close(); await carrier?.close(); await pgdb?.drop(); },
   };
 }

@@ -80,6 +80,8 @@ export type CallEvent = { atMs: number } & (
   | { type: 'dtmf'; digit: string; delivered: boolean }
   | { type: 'hangup'; by: HangupBy }
   | { type: 'twiml-error'; code: number; message: string }
+  /** Something Twilio would accept but handle differently than the application may expect. */
+  | { type: 'warning'; message: string }
   | { type: 'protocol-violation'; violation: ProtocolViolation }
   | StreamLogEvent
 );
@@ -285,6 +287,7 @@ export class EmulatedCall implements CallHandle, FrameMember {
   // ---- reading ----
 
   now(): number { return performance.now() - this.t0; }
+  get accountSid(): string { return this.ctx.accountSid; }
   get isEnded(): boolean { return this.ended; }
   get answered(): boolean { return this.answeredAt !== undefined; }
   get marks(): MarkRecord[] { return this.streams.flatMap((s) => s.marks); }
@@ -665,14 +668,10 @@ export class EmulatedCall implements CallHandle, FrameMember {
 
   /** Twiml= or Url= from the REST API: whatever runs now stops and the new instructions run. */
   redirect(src: { twiml?: string; url?: string; method: 'GET' | 'POST' }): void {
-    const s: Source = { kind: 'redirect', url: src.url, twiml: src.url ? undefined : src.twiml, method: src.method };
-    if (!this.answered || !this.session) {
-      // Not answered yet: these are the instructions it will run when it is.
-      this.pendingRedirect = s;
-      return;
-    }
-    this.pendingRedirect = s;
-    this.session.abort();
+    // Whatever document runs (or is being fetched) stops; an outbound call not yet answered runs these
+    // instructions instead of its Url when it is.
+    this.pendingRedirect = { kind: 'redirect', url: src.url, twiml: src.url ? undefined : src.twiml, method: src.method };
+    this.session?.abort();
   }
 
   // ---- TwiML ----
@@ -808,6 +807,12 @@ export class EmulatedCall implements CallHandle, FrameMember {
     if (!/^wss?:\/\//i.test(noun.url)) {
       this.log({ type: 'twiml-error', code: 31941, message: `<Stream url="${noun.url}"> is not a ws:// or wss:// URL` });
       return undefined;
+    }
+    const q = noun.url.indexOf('?');
+    if (q >= 0) {
+      // "The url does not support query string parameters": Twilio connects without it.
+      this.log({ type: 'warning', message: `<Stream url> query string dropped (Twilio does not support one; use <Parameter>): ${noun.url.slice(q)}` });
+      noun = { ...noun, url: noun.url.slice(0, q) };
     }
     const session = new MediaSession({
       accountSid: this.ctx.accountSid, callSid: this.sid, authToken: this.ctx.authToken,

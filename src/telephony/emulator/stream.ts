@@ -291,7 +291,8 @@ export class MediaSession {
     const rec: MarkRecord = { name, streamSid: this.streamSid, sentAtMs: this.host.callMs(now), cleared: false };
     this.marks.push(rec);
     if (this.queuedBytes > 0) this.queue.push({ mark: rec });
-    else if (this.inFlight && this.inFlight.end > now) this.completing.push(rec);
+    // Behind audio still playing, or behind marks waiting for it: back in order at the end of the frame.
+    else if (this.completing.length > 0 || (this.inFlight && this.inFlight.end > now)) this.completing.push(rec);
     else this.returnMark(rec, false);
   }
 

@@ -77,3 +77,24 @@ export async function sendWebhook(s: WebhookSender, req: WebhookRequest, signal?
     return { url, error, ms: performance.now() - t0 };
   }
 }
+
+/**
+ * A `rewriteUrl` from prefix pairs, e.g. { 'https://sb.example.com': 'http://127.0.0.1:3000' }: a URL
+ * under a public prefix goes to the local target instead; the matching wss:// → ws:// pair is implied.
+ */
+export function prefixRewriter(map: Record<string, string>): (url: string) => string {
+  const rules: Array<[string, string]> = [];
+  const ws = (u: string) => u.replace(/^http/i, 'ws');
+  for (const [from, to] of Object.entries(map)) {
+    const f = from.replace(/\/+$/, '');
+    const t = to.replace(/\/+$/, '');
+    rules.push([f, t]);
+    if (/^https?:\/\//i.test(f) && /^https?:\/\//i.test(t)) rules.push([ws(f), ws(t)]);
+  }
+  return (url) => {
+    for (const [f, t] of rules) {
+      if (url === f || url.startsWith(`${f}/`) || url.startsWith(`${f}?`)) return t + url.slice(f.length);
+    }
+    return url;
+  };
+}
