@@ -71,21 +71,21 @@ async function callerFor(ctx: TelephonyContext, db: Db, userId: string, body: Cr
  */
 export async function createOutboundCall(ctx: TelephonyContext, userId: string, body: CreateCall): Promise<CallRow> {
   const { store } = ctx;
-  const { call, account } = await store.tx(async (db) => {
-    // A reference to something that does not exist is a 404 before anything else is judged.
-    if (typeof body.agent === 'string') await store.agents.get(db, userId, body.agent);
-    const { account, connectionId } = await callerFor(ctx, db, userId, body);
+  // A reference to something that does not exist is a 404 before anything else is judged.
+  if (typeof body.agent === 'string') await store.agents.get(store.db, userId, body.agent);
+  // Outside the transaction: the account lookups read through the store's own handle.
+  const { account, connectionId } = await callerFor(ctx, store.db, userId, body);
+  const call = await store.tx(async (db) => {
     const agentId = typeof body.agent === 'string'
       ? (await store.agents.get(db, userId, body.agent)).id
       : (await store.agents.insert(db, userId, { voice: DEFAULT_CALL_VOICE, ...body.agent } as Json, ['body', 'agent'])).id;
-    const call = await store.calls.insert(db, userId, {
+    return store.calls.insert(db, userId, {
       agentId, status: 'not_started', stage: 'created', toNumber: body.to_number, fromNumber: body.from_number,
       agentPhoneNumber: body.from_number, telephonyProvider: account.provider, telephonyAccountConnectionId: connectionId,
       isOutgoing: true, onNoHumanAnswer: body.on_no_human_answer ?? 'continue', runDoNotCallDetection: body.run_do_not_call_detection ?? null,
       hipaaCompliant: body.hipaa_compliant ?? false, context: body.context ?? null, telephonyParams: body.telephony_params ?? null,
       label: body.label ?? null, description: body.description ?? null,
     });
-    return { call, account };
   });
 
   const problem = await providerProblem(ctx, userId, call.agentId!);

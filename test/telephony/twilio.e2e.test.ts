@@ -1,0 +1,356 @@
+/**
+ * Phone calls end to end through the carrier emulator (Twilio's REST API, signed webhooks, TwiML and
+ * real-time Media Streams): the real server, webhooks, media WebSocket, engine and provider adapters, with
+ * the vendor fakes for speech-to-text (Deepgram), the language model (OpenAI chat) and the voice (Deepgram
+ * Aura). Everything runs in real time on loopback.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import webhooks from 'twilio/lib/webhooks/webhooks.js';
+import { detectDtmfDigit } from '../../src/telephony/dtmfTones.js';
+import { startEmulator, type Emulator } from '../../src/telephony/emulator/index.js';
+import type { CallHandle } from '../../src/telephony/emulator/call.js';
+import { createStreamToken } from '../../src/telephony/streamToken.js';
+import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
+import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
+import { speechAudio } from '../fakes/speech.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const DG_KEY = 'dg-twilio-e2e';
+const OPENAI_KEY = 'sk-twilio-e2e';
+const CALLER = '+15557654321';
+
+type Json = Record<string, any>;
+
+async function until<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('Twilio phone calls through the carrier emulator', () => {
+  let emu: Emulator;
+  let deepgram: DeepgramFake;
+  let openai: OpenAIChatFake;
+  let s: TestServer;
+  let conn: string;
+  let numberSeq = 0;
+
+  beforeAll(async () => {
+    [emu, deepgram, openai] = await Promise.all([
+      startEmulator({ timeScale: 0.2 }), startDeepgramFake(DG_KEY), startOpenAIChatFake({ validKey: OPENAI_KEY, prefix: '/v1' }),
+    ]);
+    s = await startTestServer({
+      TWILIO_API_BASE_URL: emu.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
+      OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy',
+    });
+    const c = await s.api('/v1/account_connections/create', {
+      body: { type: 'account_connection_twilio', credentials: { twilio_account_sid: emu.accountSid, twilio_auth_token: emu.authToken } },
+    });
+    expect(c.status).toBe(201);
+    conn = c.body.id;
+  });
+  afterAll(async () => { await s?.close(); await Promise.all([emu?.close(), deepgram?.close(), openai?.close()]); });
+
+  /** A number in the emulator's account, linked to Switchboard with an agent. */
+  async function line(agent: Json = {}, extra: Json = {}): Promise<string> {
+    const number = `+1415555${String(200 + ++numberSeq).padStart(4, '0')}`;
+    emu.addNumber(number);
+    const r = await s.api('/v1/numbers/link', {
+      body: {
+        phone_number: number, telephony_account_connection: conn, ...extra,
+        inbound_agent: {
+          prompt: { content: 'You are the front desk. Be brief.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' },
+          initial_message: 'Hello, front desk.', ...agent,
+        },
+      },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return number;
+  }
+
+  const callRecord = async (sid: string): Promise<Json | undefined> => {
+    const r = await s.api(`/v1/calls/list?filters=${encodeURIComponent(JSON.stringify({ telephony_id: sid }))}`);
+    return r.body.items[0];
+  };
+  const full = async (id: string): Promise<Json> => (await s.api(`/v1/calls?id=${id}`)).body;
+  const ended = (id: string) => until(async () => { const c = await full(id); return c.status === 'ended' || c.status === 'error' ? c : null; }, 'the call to end');
+  /** The caller says something (as speech the STT fake hears as `text`), then is quiet. */
+  const say = async (call: CallHandle, text: string, ms = 900) => {
+    deepgram.stt.script(text);
+    await call.sendAudio(speechAudio(ms, 8000));
+    await call.sendSilence(700);
+  };
+
+  it('links only a number that is in the Twilio account, and points its voice webhooks at Switchboard', async () => {
+    const missing = await s.api('/v1/numbers/link', { body: { phone_number: '+14155559999', telephony_account_connection: conn } });
+    expect(missing.status).toBe(422);
+    expect(missing.body.detail[0].loc).toEqual(['body', 'phone_number']);
+    const number = await line();
+    const at = emu.numbers().find((n) => n.phone_number === number)!;
+    expect(at.voice_url).toBe(`${s.url}/telephony/twilio/voice`);
+    expect(at.status_callback).toBe(`${s.url}/telephony/twilio/status`);
+  });
+
+  it('inbound: greets, hears the caller, answers, keeps a true transcript, and records the end when the caller hangs up', async () => {
+    const number = await line();
+    openai.reply({ text: ['It ships', ' today.'] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await call.waitForAgentAudio({ timeoutMs: 8000 });
+    await call.waitForAgentSilence(300);
+    const rec = await until(() => callRecord(call.sid), 'the call record');
+    expect(rec).toMatchObject({ status: 'in_progress', is_outgoing: false, from_number: CALLER, to_number: number, stage: 'picked_up', telephony_provider: 'twilio' });
+
+    await say(call, 'where is my order');
+    await until(async () => (await full(rec.id)).transcript?.includes('BOT: It ships today.'), 'the answer');
+    await call.waitForAgentSilence(300);
+    await call.hangup();
+    const done = await ended(rec.id);
+    expect(done).toMatchObject({ status: 'ended', stage_outcome: 'human_disconnected', errors: [] });
+    expect(done.transcript.split('\n')).toEqual(['BOT: Hello, front desk.', 'HUMAN: Where is my order.', 'BOT: It ships today.']);
+    expect(done.start_time).not.toBeNull();
+    expect(done.end_time).not.toBeNull();
+    // Every mark came back for audio that played, and nothing we sent broke Twilio's protocol.
+    expect(call.marks.length).toBeGreaterThan(0);
+    expect(call.marks.every((m) => m.returnedAtMs !== undefined && !m.cleared)).toBe(true);
+    expect(call.protocolViolations).toEqual([]);
+    const m = call.metrics();
+    expect(m.responseLatencies.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('barge-in: the caller talking over a long answer clears the carrier\'s buffer; the caller hears nothing more of it, and the transcript keeps only what played', async () => {
+    const number = await line({ interrupt_sensitivity: 'high' });
+    openai.reply({ text: ['Your order left our warehouse on Monday and it should arrive by Thursday afternoon at the very latest, and we will send tracking details.'] });
+    openai.reply({ text: ['Sure.'] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForAgentAudio({ timeoutMs: 8000 });
+    await call.waitForAgentSilence(300);
+    await say(call, 'where is my order');
+    const answerAt = await call.waitForAgentAudio({ timeoutMs: 8000 });
+    // Let a few words play, then talk over it.
+    await until(() => call.now() - answerAt > 700, 'part of the answer');
+    deepgram.stt.script('stop please tell me the price');
+    await call.sendAudio(speechAudio(1200, 8000));
+    const clear = await until(() => call.clears[0], 'a clear from Switchboard');
+    await call.sendSilence(800);
+    const rec = (await callRecord(call.sid))!;
+    await until(async () => (await full(rec.id)).transcript?.includes('BOT: Sure.'), 'the answer to the interruption');
+    // After the clear, the interrupted answer played no more (its audio was discarded at the carrier).
+    expect(clear.discardedMs).toBeGreaterThan(0);
+    const spans = call.metrics().agentSpeech.filter((sp) => sp.startMs >= answerAt && sp.startMs < clear.atMs);
+    expect(spans.every((sp) => sp.endMs <= clear.atMs + 25)).toBe(true);
+    const lines = (await full(rec.id)).transcript.split('\n');
+    const cut = lines.find((l: string) => l.startsWith('BOT: Your order'))!;
+    expect(cut.endsWith('-')).toBe(true);
+    expect(cut.length).toBeLessThan('BOT: Your order left our warehouse on Monday and it should arrive by Thursday afternoon at the very latest, and we will send tracking details.'.length);
+    await call.hangup();
+    await ended(rec.id);
+  });
+
+  it('DTMF both ways: the agent presses keys as in-band tones the caller hears; the caller\'s keys reach the call', async () => {
+    const number = await line({ actions: [{ type: 'action_dtmf' }], initial_message: null });
+    openai.reply({ toolCalls: [{ id: 'call_dtmf_1', name: 'send_dtmf', arguments: ['{"digits":"', '42#"}'] }] });
+    openai.reply({ text: ['Done.'] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'press four two pound');
+    const rec = (await until(() => callRecord(call.sid), 'the call record'))!;
+    await until(async () => (await full(rec.id)).transcript?.includes('BOT: Done.'), 'the agent to finish');
+    const history = (await full(rec.id)).action_history as Json[];
+    expect(history.map((h) => h.event_type)).toEqual(['action_started', 'action_completed']);
+    expect(history[0]).toMatchObject({ action_type: 'action_dtmf' });
+    // Read the tones back from what the caller heard: 100 ms per digit, 100 ms apart.
+    const heard = call.agentAudio().samples;
+    const digits: string[] = [];
+    for (let at = 0; at + 400 <= heard.length; at += 200) {
+      const d = detectDtmfDigit(heard.subarray(at, at + 400), 8000);
+      if (d && digits.at(-1) !== d) digits.push(d);
+      else if (!d && digits.at(-1) !== '|') digits.push('|');
+    }
+    expect(digits.filter((d) => d !== '|')).toEqual(['4', '2', '#']);
+    await call.sendDtmf('7');
+    await until(() => call.events.some((e) => e.type === 'dtmf' && e.delivered), 'the key to be delivered');
+    await call.hangup();
+    await ended(rec.id);
+  });
+
+  it('cold transfer: the agent hands the caller to a human; the call moves to the dialled number and is recorded as transferred', async () => {
+    const number = await line({ actions: [{ type: 'action_transfer_call', config: { phone_number: '+14155550123' } }], initial_message: null });
+    openai.reply({ toolCalls: [{ id: 'call_tr_1', name: 'transfer_call', arguments: ['{}'] }] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'get me a manager');
+    const transfer = await until(() => call.transfers[0], 'the transfer');
+    expect(transfer.to).toEqual(['+14155550123']);
+    expect(transfer.callerId).toBe(number);
+    const rec = (await callRecord(call.sid))!;
+    const done = await ended(rec.id);
+    expect(done.stage).toBe('transfer_successful');
+    expect(done.transcript).toContain('HUMAN: Get me a manager.');
+    expect(done.action_history.map((h: Json) => h.action_type)).toContain('action_transfer_call');
+  });
+
+  it('outbound: calls/create dials through Twilio, the agent talks when the human answers, and calls/end hangs up', async () => {
+    const from = await line();
+    const to = '+12125550142';
+    emu.setDestination(to, { answer: 'human' });
+    openai.reply({ text: ['Great, see you then.'] });
+    const created = await s.api('/v1/calls/create', {
+      body: { from_number: from, to_number: to, agent: { prompt: { content: 'Confirm the appointment.' }, initial_message: 'Hi, this is the clinic calling.', voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' } } },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ status: 'not_started', is_outgoing: true, from_number: from, to_number: to, telephony_provider: 'twilio' });
+    expect(created.body.telephony_id).toMatch(/^CA/);
+    const call = emu.getCall(created.body.telephony_id)!;
+    await call.waitForAgentAudio({ timeoutMs: 8000 });
+    await until(async () => (await full(created.body.id)).status === 'in_progress', 'in progress');
+    await call.waitForAgentSilence(300);
+    await say(call, 'yes I will be there');
+    await until(async () => (await full(created.body.id)).transcript?.includes('BOT: Great, see you then.'), 'the answer');
+    await call.waitForAgentSilence(200);
+    const end = await s.api(`/v1/calls/end?id=${created.body.id}`, { method: 'POST' });
+    expect(end.status).toBe(201);
+    expect(end.body).toMatchObject({ status: 'ended', stage_outcome: 'bot_disconnected', human_detection_result: 'human' });
+    expect(await call.waitForEnd()).toBe('completed');
+    expect(end.body.transcript.split('\n')).toEqual(['BOT: Hi, this is the clinic calling.', 'HUMAN: Yes I will be there.', 'BOT: Great, see you then.']);
+    // Ending an ended call changes nothing.
+    const again = await s.api(`/v1/calls/end?id=${created.body.id}`, { method: 'POST' });
+    expect(again.body.end_time).toBe(end.body.end_time);
+  });
+
+  it.each([
+    ['busy', 'call_did_not_connect'],
+    ['no-answer', 'human_unanswered'],
+  ] as const)('outbound to a %s line ends as %s', async (answer, outcome) => {
+    const from = await line();
+    const to = answer === 'busy' ? '+12125550143' : '+12125550144';
+    emu.setDestination(to, { answer, ringMs: 200 });
+    const created = await s.api('/v1/calls/create', { body: { from_number: from, to_number: to, agent: { prompt: { content: 'Hi.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' } } } });
+    expect(created.status).toBe(201);
+    const done = await ended(created.body.id);
+    expect(done).toMatchObject({ status: 'ended', stage_outcome: outcome, transcript: null });
+  });
+
+  it('voicemail: on a machine, the agent waits for the beep, leaves its voicemail message and hangs up', async () => {
+    const from = await line();
+    const to = '+12125550145';
+    emu.setDestination(to, { answer: 'machine', greetingMs: 1500, beep: true });
+    const created = await s.api('/v1/calls/create', {
+      body: {
+        from_number: from, to_number: to, on_no_human_answer: 'continue',
+        agent: { prompt: { content: 'Remind about the appointment.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' }, voicemail_message: 'Please call the clinic back to confirm your appointment.' },
+      },
+    });
+    expect(created.status).toBe(201);
+    const done = await ended(created.body.id);
+    expect(done.human_detection_result).toBe('no_human');
+    expect(done.transcript).toContain('BOT: Please call the clinic back to confirm your appointment.');
+    expect(done.stage_outcome).toBe('bot_disconnected');
+  });
+
+  it('on a machine with on_no_human_answer "hangup", the call ends without a word', async () => {
+    const from = await line();
+    const to = '+12125550146';
+    emu.setDestination(to, { answer: 'machine', greetingMs: 3000 });
+    const created = await s.api('/v1/calls/create', {
+      body: { from_number: from, to_number: to, on_no_human_answer: 'hangup', agent: { prompt: { content: 'Hi.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' } } },
+    });
+    const done = await ended(created.body.id);
+    expect(done).toMatchObject({ status: 'ended', human_detection_result: 'no_human', stage_outcome: 'human_unanswered' });
+    expect(await emu.getCall(created.body.telephony_id)!.waitForEnd()).toBe('completed');
+  });
+
+  it('do-not-call detection: "take me off your list" is recorded and the agent says goodbye and hangs up', async () => {
+    const number = await line({ run_do_not_call_detection: true, initial_message: 'Hello, this is Acme with an offer.' });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForAgentAudio({ timeoutMs: 8000 });
+    await call.waitForAgentSilence(300);
+    const requests = openai.requests;
+    await say(call, 'please take me off your list');
+    const rec = (await callRecord(call.sid))!;
+    const done = await ended(rec.id);
+    expect(done.do_not_call_result).toBe(true);
+    expect(done.transcript.split('\n').at(-1)).toBe("BOT: Understood. I'll make sure you're not contacted again. Goodbye.");
+    expect(done.stage_outcome).toBe('bot_disconnected');
+    expect(openai.requests - requests).toBeLessThanOrEqual(1);
+    expect(await call.waitForEnd()).toBe('completed');
+  });
+
+  it('an outbound_only number rejects inbound calls, and nothing is recorded', async () => {
+    const number = await line({}, { outbound_only: true });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    const status = await call.waitForEnd();
+    expect(['busy', 'no-answer', 'canceled']).toContain(status);
+    expect(call.events.some((e) => e.type === 'reject')).toBe(true);
+    expect(await callRecord(call.sid)).toBeUndefined();
+  });
+
+  it('a call whose agent cannot reach its providers is refused politely and recorded as an error naming the missing connection', async () => {
+    const number = await line({ voice: { type: 'voice_cartesia', voice_id: 'v1', model_id: null } });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForEnd();
+    expect(call.events.some((e) => e.type === 'say')).toBe(true);
+    const rec = (await callRecord(call.sid))!;
+    expect(rec.status).toBe('error');
+    expect(rec.error_message).toMatch(/account_connection_cartesia/);
+  });
+
+  it('refuses webhooks without a valid X-Twilio-Signature and records nothing', async () => {
+    const number = await line();
+    const params = { CallSid: 'CAforged00000000000000000000000000', AccountSid: emu.accountSid, From: CALLER, To: number, CallStatus: 'ringing', Direction: 'inbound' };
+    const post = (signature: string) => fetch(`${s.url}/telephony/twilio/voice`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, body: new URLSearchParams(params).toString(),
+    });
+    expect((await post('bm90IGEgc2lnbmF0dXJl')).status).toBe(403);
+    // Signed with another account's token: refused too.
+    expect((await post(webhooks.getExpectedTwilioSignature('another-token', `${s.url}/telephony/twilio/voice`, params))).status).toBe(403);
+    expect(await callRecord(params.CallSid)).toBeUndefined();
+    // The right signature is accepted (and answers with a media stream).
+    const ok = await post(webhooks.getExpectedTwilioSignature(emu.authToken, `${s.url}/telephony/twilio/voice`, params));
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('<Connect><Stream url="ws://');
+  });
+
+  it('refuses media streams with a bad, forged or already used stream token', async () => {
+    const upgrade = (path: string) => new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${s.url.replace('http', 'ws')}${path}`);
+      ws.on('open', () => { ws.close(); resolve(101); });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => resolve(-1));
+    });
+    expect(await upgrade('/telephony/twilio/media/not-a-token')).toBe(403);
+    const forged = `${'3f0c6d1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f'}.${Math.floor(Date.now() / 1000) + 600}.AAAA`;
+    expect(await upgrade(`/telephony/twilio/media/${forged}`)).toBe(403);
+    // A call that already had its stream: a second connection with a valid token is refused.
+    const number = await line();
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    const rec = (await until(() => callRecord(call.sid), 'the call'))!;
+    const token = createStreamToken(s.running.store.box, rec.id);
+    expect(await upgrade(`/telephony/twilio/media/${token}`)).toBe(409);
+    expect(await upgrade('/somewhere/else')).toBe(404);
+    await call.hangup();
+    await ended(rec.id);
+  });
+
+  it('concurrent calls stay apart: each caller hears its own agent and each record holds its own conversation', async () => {
+    const numbers = await Promise.all([1, 2, 3].map((i) => line({ initial_message: `Hello from line ${i}.` })));
+    const calls = await Promise.all(numbers.map((to, i) => emu.placeInboundCall({ from: `+1555000000${i}`, to })));
+    await Promise.all(calls.map((c) => c.waitForAgentAudio({ timeoutMs: 8000 })));
+    await Promise.all(calls.map((c) => c.waitForAgentSilence(300)));
+    const records = await Promise.all(calls.map((c) => until(async () => { const r = await callRecord(c.sid); return r?.transcript ? r : null; }, 'a record with its transcript')));
+    records.forEach((r, i) => {
+      expect(r.transcript).toBe(`BOT: Hello from line ${i + 1}.`);
+      expect(r.from_number).toBe(`+1555000000${i}`);
+    });
+    // Each caller heard exactly one greeting's worth of audio (4 words), not a neighbour's.
+    for (const c of calls) expect(c.metrics().agentAudioMs).toBeGreaterThan(300);
+    await Promise.all(calls.map((c) => c.hangup()));
+    await Promise.all(records.map((r) => ended(r.id)));
+  });
+});
