@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { main as serve } from '../main.js';
 import { openStore } from '../server.js';
 import { isUuid } from '../domain/common.js';
+import { runEmulatorCli } from '../telephony/emulator/cli.js';
 
 const USAGE = `switchboard <command>
 
@@ -12,6 +13,9 @@ const USAGE = `switchboard <command>
                                  create an API key (for a new user unless --user is given)
   keys list                      list API keys (prefix, user, label, state)
   keys revoke <KEY_ID|KEY>       revoke a key
+  emulate serve [options]        run the local carrier emulator (Twilio's REST API, webhooks, Media Streams)
+  emulate call --emulator URL --to NUMBER [--wav FILE] [--record OUT.wav]
+                                 call one of your numbers through a running emulator
 
 With the embedded database (no DATABASE_URL) stop the server before running key commands:
 one process at a time may open DATA_DIR.
@@ -62,6 +66,8 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(USAGE);
       return 2;
     }
+    case 'emulate':
+      return runEmulatorCli(argv.slice(1));
     case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
       return 0;
