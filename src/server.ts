@@ -8,6 +8,8 @@ import { openDatabase } from './store/db.js';
 import { maskSecret, resolveSecretKey, SecretBox } from './store/secretBox.js';
 import { Store } from './store/store.js';
 import { LiveCalls } from './calls/liveCalls.js';
+import { CallMetrics } from './calls/metrics.js';
+import { createMetrics } from './api/metrics.js';
 import { TelephonyContext } from './telephony/context.js';
 import { MediaServer } from './telephony/mediaServer.js';
 
@@ -68,9 +70,10 @@ export async function startServer(config: Config, opts: { store?: Store; log?: L
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
   const store = opts.store ?? (await openStore(config, log));
   const live = new LiveCalls();
-  const telephony = new TelephonyContext({ store, config, log, live });
+  const metrics = createMetrics();
+  const telephony = new TelephonyContext({ store, config, log, live, metrics: new CallMetrics(metrics.registry, () => live.size) });
   const media = new MediaServer(telephony);
-  const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION, telephony });
+  const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION, telephony, metrics });
   let server: ServerType | undefined;
   try {
     // Listen before creating the first key: a key printed by a process that then dies would be lost.

@@ -25,11 +25,13 @@ export interface AppOptions {
   apiKeyCacheSeconds: number;
   version: string;
   telephony: TelephonyContext;
+  /** The registry and HTTP middleware behind /metrics (the server shares it with the call layer). */
+  metrics?: ReturnType<typeof createMetrics>;
 }
 
 export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
   const app = new OpenAPIHono<AuthEnv>();
-  const metrics = createMetrics();
+  const metrics = o.metrics ?? createMetrics();
   app.onError(onError(o.log));
   app.notFound((c) => sendError(c, 404, `no route for ${c.req.method} ${c.req.path}`));
 

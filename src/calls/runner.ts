@@ -16,6 +16,7 @@ import type { CallControl } from '../telephony/types.js';
 import { engineActions } from './agentSetup.js';
 import { isDoNotCallRequest, soundsLikeHuman, soundsLikeMachine } from './detection.js';
 import type { LiveCall, LiveCalls } from './liveCalls.js';
+import type { CallMetrics } from './metrics.js';
 
 type Json = Record<string, unknown>;
 
@@ -24,6 +25,7 @@ export interface RunnerDeps {
   config: Config;
   log: Logger;
   live: LiveCalls;
+  metrics?: CallMetrics;
 }
 
 /** Said before the agent hangs up on someone who asked not to be called again. */
@@ -180,6 +182,7 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
         break;
       case 'metrics':
         turns.push(e.metrics);
+        deps.metrics?.turnMeasured(e.metrics);
         break;
       default:
         break;
@@ -222,10 +225,12 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
     if (stage === 'transfer_started' || stage === 'transfer_successful') {
       // The caller is with the human now: the carrier's status callback ends the call record.
       await store.calls.record(store.db, call.id, record);
+      deps.metrics?.callEnded(call.telephonyProvider, 'transferred', stage);
     } else {
-      await store.calls.finish(store.db, call.id, {
+      const row = await store.calls.finish(store.db, call.id, {
         status: reason === 'error' ? 'error' : 'ended', stageOutcome: OUTCOME[reason], ...record,
       });
+      deps.metrics?.callEnded(call.telephonyProvider, row?.status ?? 'ended', row?.stageOutcome ?? null);
     }
   } catch (err) {
     clog.error({ err }, 'could not record the end of the call');

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { AppError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { LiveCalls } from '../calls/liveCalls.js';
+import type { CallMetrics } from '../calls/metrics.js';
 import type { CallRow } from '../store/calls.js';
 import type { NumberRow } from '../store/numbers.js';
 import type { Store } from '../store/store.js';
@@ -17,6 +18,7 @@ export interface TelephonyDeps {
   config: Config;
   log: Logger;
   live: LiveCalls;
+  metrics?: CallMetrics;
 }
 
 export class TelephonyContext {

@@ -121,6 +121,11 @@ describe('Twilio phone calls through the carrier emulator', () => {
     expect(call.protocolViolations).toEqual([]);
     const m = call.metrics();
     expect(m.responseLatencies.length).toBeGreaterThanOrEqual(1);
+    // The turn's latency and the call's end are in /metrics.
+    const prom = await (await fetch(`${s.url}/metrics`)).text();
+    expect(Number(/switchboard_turn_latency_seconds_count\{stage="response"\} (\d+)/.exec(prom)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(prom).toMatch(/switchboard_calls_ended_total\{provider="twilio",status="ended",outcome="human_disconnected"\} [1-9]/);
+    expect(prom).toMatch(/switchboard_active_calls \d+/);
   });
 
   it('barge-in: the caller talking over a long answer clears the carrier\'s buffer; the caller hears nothing more of it, and the transcript keeps only what played', async () => {
