@@ -65,7 +65,7 @@ export function createApp(o: AppOptions): OpenAPIHono<AuthEnv> {
   mountTelephony(app, o.telephony);
 
   mount(app, [
-    ...accountConnectionRoutes(o.store),
+    ...accountConnectionRoutes(o.store, o.telephony),
     ...flatResourceRoutes(o.store),
     ...promptRoutes(o.store),
     ...agentRoutes(o.store),

@@ -93,7 +93,11 @@ export const AccountConnectionSecrets: Record<string, string[][]> = Object.fromE
   ACCOUNT_CONNECTION_TYPES.map((t) => [t, CREDENTIAL_FIELDS[t].filter((x) => x.secret).map((x) => ['credentials', x.name])]),
 );
 
-export const AddToSteeringPoolRequest = z.object({ phone_number: PhoneNumberString.nullable().optional() })
+export const AddToSteeringPoolRequest = z.object({
+  phone_number: PhoneNumberString.nullable().optional(),
+  // Without a phone_number a number is bought for the pool, in this area code when given.
+  area_code: z.string().regex(/^\d{2,5}$/, { message: 'must be 2 to 5 digits, e.g. "415"' }).nullable().optional(),
+})
   .openapi('AddToSteeringPoolRequest');
 export const RemoveFromSteeringPoolRequest = z.object({ phone_number: PhoneNumberString })
   .openapi('RemoveFromSteeringPoolRequest');

@@ -7,13 +7,13 @@
  * puts back its previous voice configuration (and marks it inactive) instead of giving it up. `detach`
  * restores only what we set: if someone re-pointed the number since, that configuration stays.
  */
-import { ConflictError, ValidationError } from '../domain/errors.js';
+import { AppError, ConflictError, ValidationError } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
 import type { NumberRow } from '../store/numbers.js';
 import type { CarrierAccount } from './accounts.js';
 import { telnyxNumbers } from './telnyx/carrier.js';
 import { carrierToAppError, type TelephonyContext } from './context.js';
-import type { AvailableNumber, ClaimedNumber, NumberSearch, TelephonyProvider, WebhookUrls } from './types.js';
+import { CarrierError, type AvailableNumber, type ClaimedNumber, type NumberSearch, type TelephonyProvider, type WebhookUrls } from './types.js';
 
 type Json = Record<string, unknown>;
 
@@ -118,6 +118,30 @@ export async function linkNumber<T>(ctx: TelephonyContext, userId: string, body:
   } catch (err) {
     await numbers.restore(claimed, ctx.hookPrefix(account.provider)).catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * A number for a connection's warm-transfer steering pool, bought through its carrier (any number, or one in
+ * `areaCode`). None to be had is a 429: the pool cannot grow now.
+ */
+export async function buyPoolNumber(ctx: TelephonyContext, userId: string, connectionId: string, areaCode?: string): Promise<{ number: string; release(): Promise<void> }> {
+  const account = await ctx.accountFor(userId, connectionId, 'twilio', ['query', 'id']);
+  const numbers = await carrierNumbers(ctx, account);
+  try {
+    let candidate: string | undefined;
+    if (!areaCode) {
+      const [first] = await numbers.search({ country: 'US', limit: 1 });
+      if (!first) throw new AppError(429, 'the steering pool cannot grow: the carrier has no number available to buy');
+      candidate = first.phone_number;
+    }
+    const claimed = await numbers.buy({ phoneNumber: candidate, areaCode }, ctx.hooks(account.provider));
+    return { number: claimed.number, release: () => numbers.release(claimed.carrierNumberId) };
+  } catch (err) {
+    if (err instanceof CarrierError && err.kind === 'not_found') {
+      throw new AppError(429, `the steering pool cannot grow: no number available${areaCode ? ` in area code ${areaCode}` : ''} (${err.message})`);
+    }
+    throw carrierToAppError(err, { connectionLoc: ['query', 'id'], numberLoc: ['body', 'area_code'], prefix: 'cannot buy a steering-pool number' });
   }
 }
 

@@ -96,6 +96,70 @@ describe('Twilio phone calls through the carrier emulator', () => {
     expect(at.status_callback).toBe(`${s.url}/telephony/twilio/status`);
   });
 
+  it('numbers: searches the carrier\'s inventory, buys one pointed at Switchboard, and cancel releases it', async () => {
+    const avail = await s.api(`/v1/numbers/available?area_code=212&limit=3&telephony_account_connection=${conn}`);
+    expect(avail.status).toBe(200);
+    expect(avail.body.items).toHaveLength(3);
+    expect(avail.body.items[0]).toMatchObject({ country_code: 'US', telephony_provider: 'twilio', capabilities: { voice: true } });
+    expect(avail.body.items.every((n: Json) => n.phone_number.startsWith('+1212'))).toBe(true);
+    const viaFilters = await s.api(`/v1/numbers/available?telephony_account_connection=${conn}&filters=${encodeURIComponent('{"area_code":"212"}')}&limit=1`);
+    expect(viaFilters.body.items[0].phone_number).toBe(avail.body.items[0].phone_number);
+    const badFilter = await s.api(`/v1/numbers/available?telephony_account_connection=${conn}&filters=${encodeURIComponent('{"zip":"1"}')}`);
+    expect(badFilter.status).toBe(422);
+
+    const want = avail.body.items[0].phone_number;
+    const bought = await s.api('/v1/numbers/buy', { body: { phone_number: want, telephony_account_connection: conn, inbound_agent: 'default' } });
+    expect(bought.status, JSON.stringify(bought.body)).toBe(201);
+    expect(bought.body).toMatchObject({ number: want, active: true, telephony_provider: 'twilio' });
+    expect(emu.numbers().find((n) => n.phone_number === want)?.voice_url).toBe(`${s.url}/telephony/twilio/voice`);
+    // Bought numbers leave the inventory; buying it again is the carrier's refusal, named.
+    const again = await s.api('/v1/numbers/buy', { body: { phone_number: (await s.api(`/v1/numbers/available?area_code=212&limit=1&telephony_account_connection=${conn}`)).body.items[0].phone_number.replace(/\d$/, (d: string) => d), telephony_account_connection: conn } });
+    expect(again.status).toBe(201);
+    const gone = await s.api('/v1/numbers/buy', { body: { phone_number: want, telephony_account_connection: conn } });
+    expect([409, 422]).toContain(gone.status);
+    const byArea = await s.api('/v1/numbers/buy', { body: { area_code: '305', telephony_account_connection: conn } });
+    expect(byArea.status).toBe(201);
+    expect(byArea.body.number.startsWith('+1305')).toBe(true);
+    const none = await s.api('/v1/numbers/buy', { body: { area_code: '999', telephony_account_connection: conn } });
+    expect(none.status).toBe(422);
+    expect(none.body.detail[0].loc).toEqual(['body', 'area_code']);
+
+    const cancelled = await s.api(`/v1/numbers/cancel?phone_number=${encodeURIComponent(want)}`, { method: 'POST' });
+    expect(cancelled.status).toBe(201);
+    expect(cancelled.body.active).toBe(false);
+    expect(emu.numbers().some((n) => n.phone_number === want)).toBe(false);
+  });
+
+  it('numbers: detach puts back the voice configuration a linked number had, and only if it still points here', async () => {
+    emu.addNumber('+14155550177', { voiceUrl: 'https://old.example.com/voice' });
+    emu.addNumber('+14155550178', { voiceUrl: 'https://old.example.com/voice' });
+    for (const n of ['+14155550177', '+14155550178']) {
+      expect((await s.api('/v1/numbers/link', { body: { phone_number: n, telephony_account_connection: conn } })).status).toBe(201);
+    }
+    // Someone re-points the second number at the carrier meanwhile: that configuration is theirs and stays.
+    const second = emu.numbers().find((n) => n.phone_number === '+14155550178')!;
+    await fetch(`${emu.url}/2010-04-01/Accounts/${emu.accountSid}/IncomingPhoneNumbers/${second.sid}.json`, {
+      method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${emu.accountSid}:${emu.authToken}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'VoiceUrl=https%3A%2F%2Fnew.example.com%2Fvoice',
+    });
+    for (const n of ['+14155550177', '+14155550178']) {
+      expect((await s.api(`/v1/numbers/detach?phone_number=${encodeURIComponent(n)}`, { method: 'POST' })).status).toBe(201);
+    }
+    expect(emu.numbers().find((n) => n.phone_number === '+14155550177')?.voice_url).toBe('https://old.example.com/voice');
+    expect(emu.numbers().find((n) => n.phone_number === '+14155550178')?.voice_url).toBe('https://new.example.com/voice');
+    expect((await s.api('/v1/numbers?phone_number=%2B14155550177')).status).toBe(404);
+  });
+
+  it('steering pool: with no number given, one is bought through the connection\'s carrier', async () => {
+    const r = await s.api(`/v1/account_connections/add_to_steering_pool?id=${conn}`, { body: { area_code: '617' } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.steering_pool).toHaveLength(1);
+    expect(r.body.steering_pool[0].startsWith('+1617')).toBe(true);
+    expect(emu.numbers().some((n) => n.phone_number === r.body.steering_pool[0])).toBe(true);
+    const none = await s.api(`/v1/account_connections/add_to_steering_pool?id=${conn}`, { body: { area_code: '999' } });
+    expect(none.status).toBe(429);
+  });
+
   it('inbound: greets, hears the caller, answers, keeps a true transcript, and records the end when the caller hangs up', async () => {
     const number = await line();
     openai.reply({ text: ['It ships', ' today.'] });

@@ -1,14 +1,16 @@
 import {
   AccountConnectionParams, AccountConnectionUpdateParams, AddToSteeringPoolRequest, RemoveFromSteeringPoolRequest, TELEPHONY_TYPES,
 } from '../../domain/accountConnections.js';
-import { AppError, ValidationError } from '../../domain/errors.js';
+import { ValidationError } from '../../domain/errors.js';
+import type { TelephonyContext } from '../../telephony/context.js';
+import { buyPoolNumber } from '../../telephony/numbers.js';
 import type { Db } from '../../store/db.js';
 import type { Store } from '../../store/store.js';
 import { IdQuery, type RouteDef } from '../routes.js';
 import { crudRoutes, withIds } from './crud.js';
 import { flatOps } from './resources.js';
 
-export function accountConnectionRoutes(store: Store): RouteDef[] {
+export function accountConnectionRoutes(store: Store, telephony: TelephonyContext): RouteDef[] {
   const repo = store.connections;
   const one = withIds(AccountConnectionParams, 'AccountConnectionResponseModel');
 
@@ -29,14 +31,22 @@ export function accountConnectionRoutes(store: Store): RouteDef[] {
       method: 'post', path: '/v1/account_connections/add_to_steering_pool', operationId: 'add_to_steering_pool',
       summary: 'Add a number to the warm-transfer steering pool', tag: 'account_connections',
       query: IdQuery, body: AddToSteeringPoolRequest, bodyRequired: false, response: one, status: 201,
-      handler: ({ userId, query, body }) => store.tx(async (db) => {
-        const { row, pool: current } = await pool(db, userId, query.id);
-        if (!body.phone_number) {
-          throw new AppError(501, 'buying a pool number needs a carrier; pass an explicit phone_number you own');
+      handler: async ({ userId, query, body }) => {
+        await pool(store.db, userId, query.id); // a telephony connection of the user's, before anything is bought
+        // No number given: buy one through the connection's carrier (outside the transaction: it is a carrier call).
+        const bought = body.phone_number ? null : await buyPoolNumber(telephony, userId, query.id, body.area_code ?? undefined);
+        const number = body.phone_number ?? bought!.number;
+        try {
+          return await store.tx(async (db) => {
+            const { row, pool: current } = await pool(db, userId, query.id);
+            const next = current.includes(number) ? current : [...current, number];
+            return repo.serialize(await repo.patchData(db, userId, row.id, { ...row.data, steering_pool: next }));
+          });
+        } catch (err) {
+          if (bought) await bought.release().catch(() => {});
+          throw err;
         }
-        const next = current.includes(body.phone_number) ? current : [...current, body.phone_number];
-        return repo.serialize(await repo.patchData(db, userId, row.id, { ...row.data, steering_pool: next }));
-      }),
+      },
     },
     {
       method: 'post', path: '/v1/account_connections/remove_from_steering_pool', operationId: 'remove_from_steering_pool',
