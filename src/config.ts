@@ -24,6 +24,8 @@ const EnvSchema = z.object({
   TELNYX_API_KEY: z.string().optional(),
   TELNYX_PUBLIC_KEY: z.string().optional(),
   TELNYX_CONNECTION_ID: z.string().optional(),
+  /** Let users' URLs (context endpoints, external actions) reach private, loopback and link-local addresses. */
+  SWITCHBOARD_ALLOW_PRIVATE_URLS: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   /** Voice activity detection on calls: Silero (ONNX) or the light energy detector. */
   SWITCHBOARD_VAD: z.enum(['silero', 'energy']).default('silero'),
 });

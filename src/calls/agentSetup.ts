@@ -30,15 +30,17 @@ export const CONTEXT_ENDPOINT_TIMEOUT_MS = 3000;
  * Vocode's context endpoint: `GET <url>?phone_number=<caller>` answers a JSON object whose string (or
  * scalar) values fill the prompt's `${placeholders}`. Resolves with the values, or throws a short reason.
  */
-export async function fetchContext(url: string, phoneNumber: string, timeoutMs = CONTEXT_ENDPOINT_TIMEOUT_MS): Promise<Record<string, string>> {
+export async function fetchContext(url: string, phoneNumber: string, o: { fetch?: typeof fetch; timeoutMs?: number } = {}): Promise<Record<string, string>> {
+  const timeoutMs = o.timeoutMs ?? CONTEXT_ENDPOINT_TIMEOUT_MS;
   const u = new URL(url);
   u.searchParams.set('phone_number', phoneNumber);
   let res: Response;
   try {
-    res = await fetch(u, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
+    res = await (o.fetch ?? fetch)(u, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const e = err as Error;
-    throw new Error(e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `unreachable (${e.message})`);
+    const cause = (e.cause as Error | undefined)?.message;
+    throw new Error(e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `unreachable (${cause ?? e.message})`);
   }
   if (!res.ok) throw new Error(`answered HTTP ${res.status}`);
   let body: unknown;

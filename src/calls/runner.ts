@@ -14,8 +14,9 @@ import type { Store } from '../store/store.js';
 import type { MediaStreamTransport } from '../telephony/mediaStream.js';
 import type { CallControl } from '../telephony/types.js';
 import { engineActions } from './agentSetup.js';
+import { userUrlFetch } from './userUrls.js';
 import { isDoNotCallRequest, soundsLikeHuman, soundsLikeMachine } from './detection.js';
-import type { LiveCall, LiveCalls } from './liveCalls.js';
+import type { LiveCalls } from './liveCalls.js';
 import type { CallMetrics } from './metrics.js';
 
 type Json = Record<string, unknown>;
@@ -50,161 +51,178 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
   const errors = [...call.errors];
   const addError = (msg: string) => { if (!errors.includes(msg) && errors.length < MAX_ERRORS) errors.push(msg); };
 
-  // ---- the agent and its providers ----
-  let agent: Json;
-  let providers: AgentProviders;
-  try {
-    agent = call.agentId ? await store.agents.getForCall(store.db, call.userId, call.agentId) : call.agentSnapshot;
-    providers = await resolveAgentProviders(agent, { lookup: store.connectionLookup(call.userId), env: deps.config.env });
-  } catch (err) {
-    const message = reasonOf(err);
-    clog.warn({ err: message }, 'call cannot start');
-    addError(message);
-    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
-    transport.control = control;
-    await transport.hangup().catch(() => {});
-    return;
-  }
-  providers.preconnect({ sampleRate: transport.sampleRate, language: (agent.language as string | undefined) ?? 'en' });
+  // The call is live on this node from its first moment: calls/end, shutdown and the carrier's answering-
+  // machine verdicts reach it even while its providers are still being set up.
+  let conv: Conversation | undefined;
+  let endRequested = false;
+  const pendingVerdicts: ('human' | 'machine' | 'machine_end')[] = [];
+  let onVerdict: ((v: 'human' | 'machine' | 'machine_end') => void) | undefined;
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => { resolveFinished = r; });
+  deps.live.add({
+    callId: call.id, userId: call.userId, finished,
+    end: async () => {
+      endRequested = true;
+      if (conv) await conv.end('api');
+      await finished;
+    },
+    machineDetected: (v) => { if (onVerdict) onVerdict(v); else pendingVerdicts.push(v); },
+  });
 
   // ---- stages the carrier's REST API moves through (recorded as they happen) ----
   let stage = call.stage;
+  let transferred = false;
   transport.control = {
-    ...control,
-    hangup: () => control.hangup(),
+    // Once the caller is with someone else, ending our side must not hang up their call.
+    hangup: async () => { if (!transferred) await control.hangup(); },
     transfer: async (to) => {
+      await control.transfer(to);
+      transferred = true;
       stage = 'transfer_started';
       await store.calls.advance(store.db, call.id, { stage });
-      await control.transfer(to);
+      // The caller has left the agent: the conversation is over on our side (the stream is closed, not the call).
+      setImmediate(() => void conv?.end('agent_ended'));
     },
     setHold: (on) => control.setHold(on),
     addToConference: (to, opts) => control.addToConference(to, opts),
     ...(control.sendDtmf ? { sendDtmf: (d: string) => control.sendDtmf!(d) } : {}),
   };
 
-  const actionHistory: Json[] = [...call.actionHistory];
-  const clock = new RealClock();
-  const actions = createActionRunner({
-    actions: engineActions(agent.actions), transport, callId: call.id, variables: call.context ?? {},
-    onHistory: (entry) => { actionHistory.push(entry as unknown as Json); scheduleWrite(); },
-  });
-  const engineAgent = engineAgentFromStored(agent as StoredAgent, { tools: actions.tools });
-  let vad: VoiceActivityDetector | undefined;
+  let providers: AgentProviders | undefined;
   try {
-    vad = await createVad(deps.config.SWITCHBOARD_VAD === 'energy'
-      ? { kind: 'energy', sampleRate: transport.sampleRate }
-      : { kind: 'silero', sampleRate: transport.sampleRate, logger: clog });
-  } catch (err) {
-    addError(`voice activity detection unavailable: ${reasonOf(err)}`);
-  }
+    // ---- the agent and its providers ----
+    let agent: Json;
+    try {
+      agent = call.agentId ? await store.agents.getForCall(store.db, call.userId, call.agentId) : call.agentSnapshot;
+      providers = await resolveAgentProviders(agent, { lookup: store.connectionLookup(call.userId), env: deps.config.env });
+    } catch (err) {
+      const message = reasonOf(err);
+      clog.warn({ err: message }, 'call cannot start');
+      addError(message);
+      await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
+      await transport.hangup().catch(() => {});
+      return;
+    }
+    providers.preconnect({ sampleRate: transport.sampleRate, language: (agent.language as string | undefined) ?? 'en' });
 
-  let conv: Conversation;
-  try {
-    conv = await startConversation({
-      agent: engineAgent, variables: call.context ?? {}, transport,
-      stt: providers.stt, llm: providers.llm, tts: providers.tts, clock, vad, actions,
+    const actionHistory: Json[] = [...call.actionHistory];
+    const clock = new RealClock();
+    const actions = createActionRunner({
+      actions: engineActions(agent.actions), transport, callId: call.id, variables: call.context ?? {},
+      fetch: userUrlFetch(deps.config.SWITCHBOARD_ALLOW_PRIVATE_URLS),
+      onHistory: (entry) => { actionHistory.push(entry as unknown as Json); scheduleWrite(); },
     });
-  } catch (err) {
-    const message = `the call could not start: ${reasonOf(err)}`;
-    addError(message);
-    await providers.dispose();
-    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
-    await transport.hangup().catch(() => {});
-    return;
-  }
-
-  // ---- the call is live ----
-  const startedAt = Date.now();
-  await store.calls.advance(store.db, call.id, {
-    status: 'in_progress', stage: stage === 'created' || !stage ? 'picked_up' : stage, startTime: call.startTime ?? new Date(startedAt),
-  });
-  if (!stage || stage === 'created') stage = 'picked_up';
-
-  const runDnc = call.runDoNotCallDetection ?? (agent.run_do_not_call_detection as boolean | undefined) ?? false;
-  let doNotCall: boolean | null = null;
-  let human: 'human' | 'no_human' | null = call.humanDetectionResult as 'human' | 'no_human' | null;
-  const voicemail = (agent.voicemail_message as string | null | undefined) ?? null;
-  const onNoHuman = call.onNoHumanAnswer ?? 'continue';
-  let voicemailLeft = false;
-  const turns: TurnMetrics[] = [];
-
-  const detectHuman = async (result: 'human' | 'no_human', source: string) => {
-    if (human !== null || !call.isOutgoing) return;
-    human = result;
-    await store.calls.advance(store.db, call.id, { humanDetectionResult: result });
-    clog.info({ result, source }, 'human detection');
-    if (result === 'no_human' && onNoHuman === 'hangup') {
-      await store.calls.finish(store.db, call.id, { status: 'ended', stageOutcome: 'human_unanswered' });
-      void conv.end('agent_ended');
+    const engineAgent = engineAgentFromStored(agent as StoredAgent, { tools: actions.tools });
+    let vad: VoiceActivityDetector | undefined;
+    try {
+      vad = await createVad(deps.config.SWITCHBOARD_VAD === 'energy'
+        ? { kind: 'energy', sampleRate: transport.sampleRate }
+        : { kind: 'silero', sampleRate: transport.sampleRate, logger: clog });
+    } catch (err) {
+      addError(`voice activity detection unavailable: ${reasonOf(err)}`);
     }
-  };
-  const leaveVoicemail = () => {
-    if (voicemailLeft || !voicemail || onNoHuman !== 'continue') return;
-    voicemailLeft = true;
-    void conv.say(voicemail, { endCall: true });
-  };
 
-  let writeTimer: NodeJS.Timeout | undefined;
-  let writing: Promise<unknown> = Promise.resolve();
-  function scheduleWrite(): void {
-    if (writeTimer) return;
-    writeTimer = setTimeout(() => {
-      writeTimer = undefined;
-      writing = writing.then(() => store.calls.record(store.db, call.id, {
-        transcript: conv.transcript.toString(), actionHistory, errors,
-      })).catch((err) => clog.warn({ err }, 'could not write the live transcript'));
-    }, TRANSCRIPT_WRITE_MS);
-  }
+    let c: Conversation;
+    try {
+      c = await startConversation({
+        agent: engineAgent, variables: call.context ?? {}, transport,
+        stt: providers.stt, llm: providers.llm, tts: providers.tts, clock, vad, actions,
+      });
+    } catch (err) {
+      const message = `the call could not start: ${reasonOf(err)}`;
+      addError(message);
+      await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
+      await transport.hangup().catch(() => {});
+      return;
+    }
+    conv = c;
 
-  let firstHumanLine = true;
-  conv.on((e) => {
-    switch (e.type) {
-      case 'transcript': {
-        scheduleWrite();
-        if (e.line.sender !== 'HUMAN') break;
-        const text = e.line.text;
-        if (firstHumanLine) {
-          firstHumanLine = false;
-          if (soundsLikeMachine(text)) {
-            void detectHuman('no_human', 'transcript').then(leaveVoicemail);
-          } else if (soundsLikeHuman(text)) void detectHuman('human', 'transcript');
-        }
-        if (runDnc && doNotCall !== true && isDoNotCallRequest(text)) {
-          doNotCall = true;
-          void store.calls.advance(store.db, call.id, { doNotCallResult: true });
-          void conv.say(DO_NOT_CALL_GOODBYE, { endCall: true });
-        }
-        break;
+    // ---- the call is live ----
+    const startedAt = Date.now();
+    await store.calls.advance(store.db, call.id, {
+      status: 'in_progress', stage: stage === 'created' || !stage ? 'picked_up' : stage, startTime: call.startTime ?? new Date(startedAt),
+    });
+    if (!stage || stage === 'created') stage = 'picked_up';
+
+    const runDnc = call.runDoNotCallDetection ?? (agent.run_do_not_call_detection as boolean | undefined) ?? false;
+    let doNotCall: boolean | null = null;
+    let human: 'human' | 'no_human' | null = call.humanDetectionResult as 'human' | 'no_human' | null;
+    const voicemail = (agent.voicemail_message as string | null | undefined) ?? null;
+    const onNoHuman = call.onNoHumanAnswer ?? 'continue';
+    let voicemailLeft = false;
+    const turns: TurnMetrics[] = [];
+
+    /** The first verdict stands (the carrier's usually comes first); only outbound calls are judged. */
+    const detectHuman = async (result: 'human' | 'no_human', source: string) => {
+      if (human !== null || !call.isOutgoing) return;
+      human = result;
+      await store.calls.advance(store.db, call.id, { humanDetectionResult: result });
+      clog.info({ result, source }, 'human detection');
+      if (result === 'no_human' && onNoHuman === 'hangup') {
+        await store.calls.finish(store.db, call.id, { status: 'ended', stageOutcome: 'human_unanswered' });
+        void c.end('agent_ended');
       }
-      case 'error':
-        addError(`${e.stage}: ${e.error.message}`);
-        scheduleWrite();
-        break;
-      case 'metrics':
-        turns.push(e.metrics);
-        deps.metrics?.turnMeasured(e.metrics);
-        break;
-      default:
-        break;
-    }
-  });
-
-  let resolveFinished!: () => void;
-  const finished = new Promise<void>((r) => { resolveFinished = r; });
-  const live: LiveCall = {
-    callId: call.id, userId: call.userId, finished,
-    end: async () => { await conv.end('api'); await finished; },
-    machineDetected: (result) => {
-      if (result === 'human') void detectHuman('human', 'carrier');
-      else if (result === 'machine') void detectHuman('no_human', 'carrier');
+    };
+    /** After a machine's greeting (its beep), the voicemail message, if the agent has one, and goodbye. */
+    const leaveVoicemail = () => {
+      if (voicemailLeft || !voicemail || onNoHuman !== 'continue' || !call.isOutgoing || human !== 'no_human') return;
+      voicemailLeft = true;
+      void c.say(voicemail, { endCall: true });
+    };
+    onVerdict = (v) => {
+      if (v === 'human') void detectHuman('human', 'carrier');
+      else if (v === 'machine') void detectHuman('no_human', 'carrier');
       else void detectHuman('no_human', 'carrier').then(leaveVoicemail); // the beep: the machine records now
-    },
-  };
-  deps.live.add(live);
+    };
+    for (const v of pendingVerdicts.splice(0)) onVerdict(v);
 
-  // ---- the end ----
-  try {
-    const reason = await conv.done;
+    let writeTimer: NodeJS.Timeout | undefined;
+    let writing: Promise<unknown> = Promise.resolve();
+    function scheduleWrite(): void {
+      if (writeTimer || !conv) return;
+      writeTimer = setTimeout(() => {
+        writeTimer = undefined;
+        writing = writing.then(() => store.calls.record(store.db, call.id, {
+          transcript: c.transcript.toString(), actionHistory, errors,
+        })).catch((err) => clog.warn({ err }, 'could not write the live transcript'));
+      }, TRANSCRIPT_WRITE_MS);
+    }
+
+    let firstHumanLine = true;
+    c.on((e) => {
+      switch (e.type) {
+        case 'transcript': {
+          scheduleWrite();
+          if (e.line.sender !== 'HUMAN') break;
+          const text = e.line.text;
+          if (firstHumanLine) {
+            firstHumanLine = false;
+            if (soundsLikeMachine(text)) void detectHuman('no_human', 'transcript').then(leaveVoicemail);
+            else if (soundsLikeHuman(text)) void detectHuman('human', 'transcript');
+          }
+          if (runDnc && doNotCall !== true && isDoNotCallRequest(text)) {
+            doNotCall = true;
+            void store.calls.advance(store.db, call.id, { doNotCallResult: true });
+            void c.say(DO_NOT_CALL_GOODBYE, { endCall: true });
+          }
+          break;
+        }
+        case 'error':
+          addError(`${e.stage}: ${e.error.message}`);
+          scheduleWrite();
+          break;
+        case 'metrics':
+          turns.push(e.metrics);
+          deps.metrics?.turnMeasured(e.metrics);
+          break;
+        default:
+          break;
+      }
+    });
+    if (endRequested) void c.end('api');
+
+    // ---- the end ----
+    const reason = await c.done;
     clearTimeout(writeTimer);
     await writing;
     const rel = (ms?: number) => (ms === undefined ? undefined : Math.round(ms - startedAt));
@@ -218,12 +236,10 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
       media: transport.stats,
       providers: providers.summary,
     };
-    const record = {
-      transcript: conv.transcript.toString(), actionHistory, errors, internal,
-    };
+    const record = { transcript: c.transcript.toString(), actionHistory, errors, internal };
     if (runDnc && doNotCall === null) await store.calls.advance(store.db, call.id, { doNotCallResult: false });
-    if (stage === 'transfer_started' || stage === 'transfer_successful') {
-      // The caller is with the human now: the carrier's status callback ends the call record.
+    if (transferred) {
+      // The caller is with the human now: the carrier's events end the call record.
       await store.calls.record(store.db, call.id, record);
       deps.metrics?.callEnded(call.telephonyProvider, 'transferred', stage);
     } else {
@@ -233,9 +249,13 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
       deps.metrics?.callEnded(call.telephonyProvider, row?.status ?? 'ended', row?.stageOutcome ?? null);
     }
   } catch (err) {
-    clog.error({ err }, 'could not record the end of the call');
+    clog.error({ err }, 'the call failed');
+    const message = `the call failed: ${reasonOf(err)}`;
+    addError(message);
+    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors }).catch(() => {});
+    await transport.hangup().catch(() => {});
   } finally {
-    await providers.dispose().catch(() => {});
+    await providers?.dispose().catch(() => {});
     transport.close();
     resolveFinished();
   }

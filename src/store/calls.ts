@@ -1,8 +1,8 @@
 import { and, eq, inArray, isNull, notInArray, sql } from 'drizzle-orm';
-import { NotFoundError } from '../domain/errors.js';
+import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { AgentRepo } from './agents.js';
 import { col, type FieldMap, type ListParams, type Page } from './listQuery.js';
-import { listPage, type Exec, type ResourceRepo } from './resources.js';
+import { listPage, pgCode, type Exec, type ResourceRepo } from './resources.js';
 import * as s from './schema.js';
 
 type Json = Record<string, unknown>;
@@ -33,8 +33,14 @@ export class CallRepo {
   /** Records a call with a snapshot of its agent as configured at that moment. */
   async insert(db: Exec, userId: string, call: NewCall & { agentId: string }): Promise<CallRow> {
     const agentSnapshot = await this.agents.getExpanded(db, userId, call.agentId);
-    const [row] = await db.insert(s.calls).values({ ...call, userId, agentSnapshot }).returning();
-    return row;
+    try {
+      const [row] = await db.insert(s.calls).values({ ...call, userId, agentSnapshot }).returning();
+      return row;
+    } catch (err) {
+      // The carrier's call is already on record (a webhook delivered twice at once).
+      if (pgCode(err) === '23505') throw new ConflictError(`call ${call.telephonyId ?? ''} is already recorded`);
+      throw err;
+    }
   }
 
   async update(db: Exec, userId: string, id: string, set: Partial<NewCall>): Promise<CallRow> {
@@ -113,6 +119,12 @@ export class CallRepo {
 
   async mergeInternal(db: Exec, id: string, internal: Record<string, unknown>): Promise<void> {
     await this.record(db, id, { internal });
+  }
+
+  /** The carrier's id of the call, whatever its status (a fast final callback may have ended it already). */
+  async setTelephony(db: Exec, id: string, telephonyId: string, metadata: Record<string, unknown>): Promise<CallRow> {
+    const [row] = await db.update(s.calls).set({ telephonyId, telephonyMetadata: metadata, updatedAt: new Date() }).where(eq(s.calls.id, id)).returning();
+    return row;
   }
 
   async setTelephonyMetadata(db: Exec, id: string, metadata: Record<string, unknown>): Promise<void> {

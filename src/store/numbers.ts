@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import { AgentParams } from '../domain/agents.js';
 import { TELEPHONY_TYPES } from '../domain/accountConnections.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
@@ -23,6 +23,8 @@ const DATA_KEYS = ['example_context', 'config', 'tags', 'sms_enabled', 'is_routi
 const expandedQuery = perHandle((db) => db.query.numbers.findFirst({
   where: and(eq(s.numbers.number, sql.placeholder('number')), eq(s.numbers.userId, sql.placeholder('userId'))),
   with: { inboundAgent: { with: AGENT_WITH }, telephonyAccountConnection: true },
+  // A number cancelled and then bought or linked again: the live one is the number.
+  orderBy: [desc(s.numbers.active), desc(s.numbers.createdAt)],
 }).prepare('number_expanded'));
 
 export class NumberRepo {
@@ -90,7 +92,8 @@ export class NumberRepo {
   }
 
   async find(db: Exec, userId: string, number: string, lock = false): Promise<NumberRow | undefined> {
-    const q = db.select().from(s.numbers).where(and(eq(s.numbers.number, number), eq(s.numbers.userId, userId))).limit(1);
+    const q = db.select().from(s.numbers).where(and(eq(s.numbers.number, number), eq(s.numbers.userId, userId)))
+      .orderBy(desc(s.numbers.active), desc(s.numbers.createdAt)).limit(1);
     const [row] = lock ? await q.for('update') : await q;
     return row;
   }
@@ -103,7 +106,8 @@ export class NumberRepo {
 
   /** The number's row whoever owns it: inbound calls find their owner by the dialled number. */
   async findAnyUser(db: Exec, number: string): Promise<NumberRow | undefined> {
-    const [row] = await db.select().from(s.numbers).where(eq(s.numbers.number, number)).limit(1);
+    const [row] = await db.select().from(s.numbers).where(eq(s.numbers.number, number))
+      .orderBy(desc(s.numbers.active), desc(s.numbers.createdAt)).limit(1);
     return row;
   }
 
@@ -142,8 +146,13 @@ export class NumberRepo {
     return updated;
   }
 
-  async remove(db: Exec, userId: string, number: string): Promise<void> {
-    await db.delete(s.numbers).where(and(eq(s.numbers.number, number), eq(s.numbers.userId, userId)));
+  async setActiveById(db: Exec, id: string, active: boolean): Promise<NumberRow> {
+    const [updated] = await db.update(s.numbers).set({ active, updatedAt: new Date() }).where(eq(s.numbers.id, id)).returning();
+    return updated;
+  }
+
+  async remove(db: Exec, userId: string, id: string): Promise<void> {
+    await db.delete(s.numbers).where(and(eq(s.numbers.id, id), eq(s.numbers.userId, userId)));
   }
 
   async getExpanded(db: Exec, userId: string, number: string): Promise<Json> {

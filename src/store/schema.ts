@@ -100,8 +100,9 @@ export const numbers = pgTable('numbers', {
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 }, (t) => [
-  // A number routes inbound calls to exactly one owner.
-  uniqueIndex('numbers_number_uq').on(t.number),
+  // A number routes inbound calls to exactly one owner; cancelled numbers stay on record without holding it.
+  uniqueIndex('numbers_number_active_uq').on(t.number).where(sql`${t.active}`),
+  index('numbers_number_idx').on(t.number),
   index('numbers_user_created_idx').on(t.userId, t.createdAt, t.id),
 ]);
 
@@ -148,7 +149,8 @@ export const calls = pgTable('calls', {
 }, (t) => [
   index('calls_user_created_idx').on(t.userId, t.createdAt, t.id),
   index('calls_user_status_idx').on(t.userId, t.status),
-  index('calls_telephony_id_idx').on(t.telephonyId),
+  // A carrier's call is recorded once, however often its webhook is retried.
+  uniqueIndex('calls_telephony_uq').on(t.telephonyProvider, t.telephonyId),
 ]);
 
 export const promptsRelations = relations(prompts, ({ one }) => ({

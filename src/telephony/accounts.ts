@@ -27,6 +27,8 @@ export interface TwilioCarrierAccount {
   /** The account connection behind it; null for the platform account. */
   connectionId: string | null;
   anyCallerId: boolean;
+  /** The platform's own account (shared by every user): numbers in it are only ever the ones bought through us. */
+  platform: boolean;
 }
 
 export interface TelnyxCarrierAccount {
@@ -38,6 +40,7 @@ export interface TelnyxCarrierAccount {
   baseUrl: string;
   accountConnectionId: string | null;
   anyCallerId: boolean;
+  platform: boolean;
 }
 
 export type CarrierAccount = TwilioCarrierAccount | TelnyxCarrierAccount;
@@ -63,7 +66,7 @@ export function platformTwilio(config: Config): TwilioCarrierAccount {
     throw new CarrierAccountError('the platform Twilio account is not configured on this server (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN); use an account_connection_twilio with your own Twilio credentials');
   }
   const account = { accountSid, authToken, baseUrl: config.TWILIO_API_BASE_URL };
-  return { provider: 'twilio', account, rest: new TwilioRest(account), connectionId: null, anyCallerId: false };
+  return { provider: 'twilio', account, rest: new TwilioRest(account), connectionId: null, anyCallerId: false, platform: true };
 }
 
 export function platformTelnyx(config: Config): TelnyxCarrierAccount {
@@ -71,7 +74,7 @@ export function platformTelnyx(config: Config): TelnyxCarrierAccount {
   if (!apiKey) throw new CarrierAccountError('the platform Telnyx account is not configured on this server (TELNYX_API_KEY); use an account_connection_telnyx with your own Telnyx API key');
   return {
     provider: 'telnyx', apiKey, publicKey: str(config.TELNYX_PUBLIC_KEY) ?? null, connectionId: str(config.TELNYX_CONNECTION_ID) ?? null,
-    baseUrl: config.TELNYX_API_BASE_URL, accountConnectionId: null, anyCallerId: false,
+    baseUrl: config.TELNYX_API_BASE_URL, accountConnectionId: null, anyCallerId: false, platform: true,
   };
 }
 
@@ -81,23 +84,37 @@ export function carrierAccountOf(conn: RevealedConnection, config: Config): Carr
   const anyCallerId = conn.account_supports_any_caller_id === true;
   switch (conn.type) {
     case 'account_connection_fluents_twilio':
-      return { ...platformTwilio(config), connectionId: conn.id, anyCallerId };
+      // The platform account is shared: any caller id there would let a user call out as another user's number.
+      return { ...platformTwilio(config), connectionId: conn.id };
     case 'account_connection_twilio': {
       const accountSid = str(c.twilio_account_sid);
       const authToken = str(c.twilio_auth_token);
       if (!accountSid || !authToken) throw new CarrierAccountError(`account connection ${conn.id} has no twilio_account_sid or twilio_auth_token`);
       const account = { accountSid, authToken, baseUrl: config.TWILIO_API_BASE_URL };
-      return { provider: 'twilio', account, rest: new TwilioRest(account), connectionId: conn.id, anyCallerId };
+      return { provider: 'twilio', account, rest: new TwilioRest(account), connectionId: conn.id, anyCallerId, platform: false };
     }
     case 'account_connection_telnyx': {
       const apiKey = str(c.telnyx_api_key);
       if (!apiKey) throw new CarrierAccountError(`account connection ${conn.id} has no telnyx_api_key`);
       return {
-        provider: 'telnyx', apiKey, publicKey: str(c.telnyx_public_key) ?? str(config.TELNYX_PUBLIC_KEY) ?? null,
-        connectionId: str(c.telnyx_connection_id) ?? null, baseUrl: config.TELNYX_API_BASE_URL, accountConnectionId: conn.id, anyCallerId,
+        // Telnyx signs webhooks per account: the platform's key cannot verify a user's own account.
+        provider: 'telnyx', apiKey, publicKey: str(c.telnyx_public_key) ?? null,
+        connectionId: str(c.telnyx_connection_id) ?? null, baseUrl: config.TELNYX_API_BASE_URL, accountConnectionId: conn.id, anyCallerId, platform: false,
       };
     }
     default:
       throw new CarrierAccountError(`account connection ${conn.id} is an ${conn.type}, not a telephony connection (${Object.keys(PROVIDER_OF_CONNECTION).join(', ')})`);
+  }
+}
+
+/**
+ * Calls through an account need its webhooks verified: a Telnyx account without its public key could
+ * place and take calls whose events we would have to refuse.
+ */
+export function requireWebhookKey(account: CarrierAccount): void {
+  if (account.provider === 'telnyx' && !account.publicKey) {
+    throw new CarrierAccountError(account.platform
+      ? 'TELNYX_PUBLIC_KEY is not set on this server: Telnyx webhooks could not be verified'
+      : 'the account connection has no credentials.telnyx_public_key (Mission Control → Keys & Credentials → Public Key): Telnyx webhooks could not be verified');
   }
 }

@@ -9,7 +9,7 @@ import { resolveAgentProviders } from '../providers/index.js';
 import type { CallRow } from '../store/calls.js';
 import type { Db } from '../store/db.js';
 import type { z } from '../domain/common.js';
-import type { CarrierAccount, TwilioCarrierAccount } from './accounts.js';
+import { requireWebhookKey, type CarrierAccount, type TwilioCarrierAccount } from './accounts.js';
 import { carrierToAppError, type TelephonyContext } from './context.js';
 import { dialTwiml } from './twilio/webhooks.js';
 import { placeTelnyxCall, telnyxClient } from './telnyx/carrier.js';
@@ -35,6 +35,16 @@ export async function providerProblem(ctx: TelephonyContext, userId: string, age
 
 /** The carrier account and caller id an outbound call uses. */
 async function callerFor(ctx: TelephonyContext, db: Db, userId: string, body: CreateCall): Promise<{ account: CarrierAccount; connectionId: string | null }> {
+  const found = await callerAccount(ctx, db, userId, body);
+  try {
+    requireWebhookKey(found.account);
+  } catch (err) {
+    throw ValidationError.one(['body', found.connectionId ? 'telephony_account_connection' : 'from_number'], (err as Error).message);
+  }
+  return found;
+}
+
+async function callerAccount(ctx: TelephonyContext, db: Db, userId: string, body: CreateCall): Promise<{ account: CarrierAccount; connectionId: string | null }> {
   const number = await ctx.store.numbers.find(db, userId, body.from_number);
   if (number) {
     if (!number.active) throw ValidationError.one(['body', 'from_number'], `${body.from_number} is cancelled; it cannot place calls`);
@@ -94,23 +104,25 @@ export async function createOutboundCall(ctx: TelephonyContext, userId: string, 
   }
 
   try {
+    let row: CallRow;
     if (account.provider === 'telnyx') {
       const id = await placeTelnyxCall(ctx, account, call, RING_TIMEOUT_SEC);
-      return (await store.calls.advance(store.db, call.id, {
-        telephonyId: id, telephonyMetadata: { type: 'telephony_metadata_telnyx', call_control_id: id, call_status: 'initiated' },
-      })) ?? (await store.calls.get(store.db, userId, call.id));
-    }
-    const placed = await account.rest.placeCall({
+      row = await store.calls.setTelephony(store.db, call.id, id, { type: 'telephony_metadata_telnyx', call_control_id: id, call_status: 'initiated' });
+    } else {
+      const placed = await account.rest.placeCall({
       to: body.to_number, from: body.from_number,
       url: ctx.url(`/telephony/twilio/voice?call_id=${call.id}`),
       statusCallback: ctx.url(`/telephony/twilio/status?call_id=${call.id}`),
       machineDetection: true, amdCallback: ctx.url(`/telephony/twilio/amd?call_id=${call.id}`),
-      timeoutSec: RING_TIMEOUT_SEC,
-    });
-    return (await store.calls.advance(store.db, call.id, {
-      telephonyId: placed.sid,
-      telephonyMetadata: { type: 'telephony_metadata_twilio', call_sid: placed.sid, call_status: placed.status },
-    })) ?? (await store.calls.get(store.db, userId, call.id));
+        timeoutSec: RING_TIMEOUT_SEC,
+      });
+      row = await store.calls.setTelephony(store.db, call.id, placed.sid, { type: 'telephony_metadata_twilio', call_sid: placed.sid, call_status: placed.status });
+    }
+    // Ended while it was being placed (calls/end): the carrier must not ring anyone.
+    if (row.status === 'ended' && row.mediaConnectedAt === null && row.stageOutcome === 'call_did_not_connect') {
+      await hangupAtCarrier(ctx, row, false).catch(() => {});
+    }
+    return row;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, stageOutcome: 'call_did_not_connect', errors: [message] });
@@ -136,17 +148,21 @@ export async function endCall(ctx: TelephonyContext, userId: string, id: string)
   const answered = call.mediaConnectedAt !== null || call.status === 'in_progress';
   if (call.telephonyId) {
     try {
-      const account = await ctx.accountOf(call);
-      if (account.provider === 'twilio') await account.rest.endCall(call.telephonyId, answered ? 'completed' : 'canceled');
-      else await telnyxClient(account).hangup(call.telephonyId);
+      await hangupAtCarrier(ctx, call, answered);
     } catch (err) {
       // A call the carrier no longer knows is over anyway.
       if (!(err instanceof CarrierError && err.kind === 'not_found')) {
-        throw carrierToAppError(err, { connectionLoc: ['telephony_account_connection'], prefix: `call ${id} could not be ended at the carrier` });
+        throw carrierToAppError(err, { connectionLoc: ['query', 'id'], prefix: `call ${id} could not be ended at the carrier` });
       }
     }
   }
   return (await store.calls.finish(store.db, id, { status: 'ended', stageOutcome: answered ? 'bot_disconnected' : 'call_did_not_connect' }))!;
+}
+
+async function hangupAtCarrier(ctx: TelephonyContext, call: CallRow, answered: boolean): Promise<void> {
+  const account = await ctx.accountOf(call);
+  if (account.provider === 'twilio') await account.rest.endCall(call.telephonyId!, answered ? 'completed' : 'canceled');
+  else await telnyxClient(account).hangup(call.telephonyId!);
 }
 
 /** The REST-side controls of a live Twilio call. */

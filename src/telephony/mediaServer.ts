@@ -121,7 +121,16 @@ export class MediaServer {
     if (!call.telephonyId && start.carrierCallId) {
       row = (await store.calls.advance(store.db, call.id, { telephonyId: start.carrierCallId })) ?? call;
     }
-    const control = await carrier.control(row);
+    let control: CallControl;
+    try {
+      control = await carrier.control(row);
+    } catch (err) {
+      // Without its controls the call cannot be run or even hung up by the agent: end it, and say why.
+      const message = `the call could not be set up at the carrier: ${(err as Error).message}`;
+      await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors: [...call.errors, message] });
+      transport.close(1011, 'setup failed');
+      return;
+    }
     await runCall(this.ctx.deps, row, transport, control);
   }
 

@@ -10,7 +10,7 @@
 import { AppError, ConflictError, ValidationError } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
 import type { NumberRow } from '../store/numbers.js';
-import type { CarrierAccount } from './accounts.js';
+import { requireWebhookKey, type CarrierAccount } from './accounts.js';
 import { telnyxNumbers } from './telnyx/carrier.js';
 import { carrierToAppError, type TelephonyContext } from './context.js';
 import { CarrierError, type AvailableNumber, type ClaimedNumber, type NumberSearch, type TelephonyProvider, type WebhookUrls } from './types.js';
@@ -75,6 +75,20 @@ export async function searchAvailable(ctx: TelephonyContext, userId: string, q: 
   }
 }
 
+/** What can be checked before the carrier is asked (and paid): the agent the number gets, and that the number is free here. */
+async function precheck(ctx: TelephonyContext, userId: string, body: Json, account: CarrierAccount, loc: (string | number)[]): Promise<void> {
+  try {
+    requireWebhookKey(account);
+  } catch (err) {
+    throw ValidationError.one(loc, (err as Error).message);
+  }
+  if (typeof body.inbound_agent === 'string' && body.inbound_agent !== 'default') await ctx.store.agents.get(ctx.store.db, userId, body.inbound_agent);
+  const number = body.phone_number as string | null | undefined;
+  if (number && (await ctx.store.numbers.findAnyUser(ctx.store.db, number))?.active) {
+    throw new ConflictError(`phone number ${number} is already on this Switchboard`);
+  }
+}
+
 /** Buys a number at the carrier; `store` inserts the row (in its transaction), and a failure there releases the number again. */
 export async function buyNumber<T>(ctx: TelephonyContext, userId: string, body: Json, store: (claimed: ClaimedNumber, account: CarrierAccount, state: NumberCarrierState) => Promise<T>): Promise<T> {
   const connectionId = (body.telephony_account_connection as string | null | undefined) ?? null;
@@ -84,6 +98,7 @@ export async function buyNumber<T>(ctx: TelephonyContext, userId: string, body: 
   if (connectionId && body.telephony_provider && body.telephony_provider !== account.provider) {
     throw ValidationError.one(['body', 'telephony_provider'], `is ${String(body.telephony_provider)}, but account connection ${connectionId} is a ${account.provider} account`);
   }
+  await precheck(ctx, userId, body, account, connectionId ? connLoc('body') : ['body', 'telephony_provider']);
   const numbers = await carrierNumbers(ctx, account);
   let claimed: ClaimedNumber;
   try {
@@ -103,9 +118,14 @@ export async function buyNumber<T>(ctx: TelephonyContext, userId: string, body: 
 /** Checks a number the user owns at the carrier and points it at us; `store` inserts the row. */
 export async function linkNumber<T>(ctx: TelephonyContext, userId: string, body: Json, store: (claimed: ClaimedNumber, account: CarrierAccount, state: NumberCarrierState) => Promise<T>): Promise<T> {
   const account = await ctx.accountFor(userId, body.telephony_account_connection as string, 'twilio', connLoc('body'));
+  if (account.platform) {
+    // The platform account holds every user's bought numbers: linking from it would take someone else's.
+    throw ValidationError.one(connLoc('body'), 'numbers of the platform account cannot be linked; buy one with numbers/buy, or link through your own account connection');
+  }
   const number = body.phone_number as string;
   const taken = await ctx.store.numbers.findAnyUser(ctx.store.db, number);
-  if (taken) throw new ConflictError(`phone number ${number} cannot be linked: it is already linked on this Switchboard`);
+  if (taken?.active) throw new ConflictError(`phone number ${number} cannot be linked: it is already linked on this Switchboard`);
+  await precheck(ctx, userId, { ...body, phone_number: undefined }, account, connLoc('body'));
   const numbers = await carrierNumbers(ctx, account);
   let claimed: ClaimedNumber;
   try {
@@ -167,12 +187,13 @@ export async function letGo(ctx: TelephonyContext, row: NumberRow, mode: 'releas
   const numbers = await carrierNumbers(ctx, account);
   const loc = ['query', 'phone_number'];
   try {
-    if (mode === 'release' && state.bought) await numbers.release(state.number_id);
+    // A number bought in the platform's shared account is never left there unowned: letting go releases it.
+    if (state.bought && (mode === 'release' || account.platform)) await numbers.release(state.number_id);
     else await numbers.restore({ carrierNumberId: state.number_id, number: row.number, previous: state.previous }, ctx.hookPrefix(account.provider));
   } catch (err) {
     // Already gone at the carrier: there is nothing left to undo.
     if ((err as { kind?: string }).kind === 'not_found') return;
-    throw carrierToAppError(err, { connectionLoc: ['telephony_account_connection'], numberLoc: loc });
+    throw carrierToAppError(err, { connectionLoc: loc, numberLoc: loc });
   }
 }
 

@@ -102,6 +102,64 @@ describe('Telnyx calls through the whole stack', () => {
     expect((openai.lastRequest?.body as { messages: unknown[] }).messages.at(-1)).toMatchObject({ role: 'user', content: 'Where is my order.' });
   });
 
+  it('a cold transfer hands the caller over: the agent leaves the line, and the record ends when the call does', async () => {
+    telnyx.addAccountNumber('+14155550101', null);
+    const linked = await s.api('/v1/numbers/link', {
+      body: {
+        phone_number: '+14155550101', telephony_account_connection: connectionId,
+        inbound_agent: {
+          prompt: { content: 'Transfer when asked.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' },
+          actions: [{ type: 'action_transfer_call', config: { phone_number: '+14155550123' } }],
+        },
+      },
+    });
+    expect(linked.status).toBe(201);
+    openai.reply({ toolCalls: [{ id: 'call_t1', name: 'transfer_call', arguments: ['{}'] }] });
+    openai.reply({ text: ['You are now connected, have a nice day.'] });
+    deepgram.stt.script('a human please');
+    const call = telnyx.placeInboundCall({ from: '+15557654322', to: '+14155550101' });
+    await call.waitUntil(() => call.streamConnected, 'the media stream');
+    call.say(speechAudio(900, 8000));
+    call.say(silenceAudio(900, 8000));
+    await call.waitUntil(() => call.transfers.length > 0, 'the transfer', 10_000);
+    expect(call.transfers[0]).toEqual({ to: '+14155550123', from: '+14155550101' });
+    const transferredAt = call.now();
+    await call.waitUntil(() => call.streamClosed, 'our side to leave the media stream');
+    const rec = await until(async () => (await s.api('/v1/calls/list')).body.items.find((c: { telephony_id: string }) => c.telephony_id === call.callControlId), 'the record');
+    // Nothing more of the agent after the handover.
+    expect(call.played.filter((p) => p.atMs > transferredAt + 200)).toEqual([]);
+    await until(async () => (await s.api(`/v1/calls?id=${rec.id}`)).body.stage === 'transfer_successful', 'the bridge');
+    expect((await s.api(`/v1/calls?id=${rec.id}`)).body.status).toBe('in_progress');
+    call.hangup();
+    const done = await until(async () => { const r = (await s.api(`/v1/calls?id=${rec.id}`)).body; return r.status === 'ended' ? r : null; }, 'the end');
+    expect(done.transcript).toContain('HUMAN: A human please.');
+    expect(done.transcript).not.toContain('now connected');
+  });
+
+  it('a Telnyx account without its public key cannot take calls: linking says which credential is missing', async () => {
+    const conn = await s.api('/v1/account_connections/create', { body: { type: 'account_connection_telnyx', credentials: { telnyx_api_key: TELNYX_KEY } } });
+    telnyx.addAccountNumber('+14155550102', null);
+    const r = await s.api('/v1/numbers/link', { body: { phone_number: '+14155550102', telephony_account_connection: conn.body.id } });
+    expect(r.status).toBe(422);
+    expect(r.body.detail[0].loc).toEqual(['body', 'telephony_account_connection']);
+    expect(r.body.message).toMatch(/telnyx_public_key/);
+  });
+
+  it('a context endpoint on a private address is not asked (by default), and the call goes on without it', async () => {
+    telnyx.addAccountNumber('+14155550103', null);
+    await s.api('/v1/numbers/link', {
+      body: {
+        phone_number: '+14155550103', telephony_account_connection: connectionId,
+        inbound_agent: { prompt: { content: 'Hi ${name}.', context_endpoint: 'http://127.0.0.1:9/ctx' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' }, initial_message: 'Hello there, welcome in.' },
+      },
+    });
+    const call = telnyx.placeInboundCall({ from: '+15557654323', to: '+14155550103' });
+    await call.waitUntil(() => call.played.length > 5, 'the greeting', 8000);
+    const rec = await until(async () => (await s.api('/v1/calls/list')).body.items.find((c: { telephony_id: string }) => c.telephony_id === call.callControlId), 'the record');
+    expect(rec.errors[0]).toMatch(/context endpoint: unreachable \(127\.0\.0\.1 is a private, loopback or link-local address/);
+    call.hangup();
+  });
+
   it('refuses webhooks that are not signed by the account\'s key', async () => {
     const body = JSON.stringify({ data: { record_type: 'event', event_type: 'call.initiated', id: 'x', occurred_at: new Date().toISOString(),
       payload: { call_control_id: 'v3:forged', call_leg_id: 'l', call_session_id: 's', connection_id: 'c', from: '+15550000000', to: NUMBER, direction: 'incoming', state: 'parked' } }, meta: { attempt: 1 } });

@@ -15,6 +15,7 @@ import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
 import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
 import { speechAudio } from '../fakes/speech.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { createServer } from 'node:http';
 
 const DG_KEY = 'dg-twilio-e2e';
 const OPENAI_KEY = 'sk-twilio-e2e';
@@ -47,6 +48,10 @@ describe('Twilio phone calls through the carrier emulator', () => {
     s = await startTestServer({
       TWILIO_API_BASE_URL: emu.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
       OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy',
+      // The emulator's account doubles as the platform's (numbers bought without a connection, fluents_twilio).
+      TWILIO_ACCOUNT_SID: emu.accountSid, TWILIO_AUTH_TOKEN: emu.authToken,
+      // The context endpoint below is on loopback.
+      SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
     });
     const c = await s.api('/v1/account_connections/create', {
       body: { type: 'account_connection_twilio', credentials: { twilio_account_sid: emu.accountSid, twilio_auth_token: emu.authToken } },
@@ -367,6 +372,100 @@ describe('Twilio phone calls through the carrier emulator', () => {
     const rec = (await callRecord(call.sid))!;
     expect(rec.status).toBe('error');
     expect(rec.error_message).toMatch(/account_connection_cartesia/);
+  });
+
+  it('the prompt\'s context endpoint is asked about the caller, and its values fill the greeting and prompt', async () => {
+    const asked: string[] = [];
+    const ctxServer = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ customer_name: 'Ada', tier: 'gold', visits: 3 }));
+    });
+    await new Promise<void>((r) => ctxServer.listen(0, '127.0.0.1', r));
+    try {
+      const port = (ctxServer.address() as { port: number }).port;
+      const number = await line({
+        prompt: { content: 'You serve ${customer_name}, a ${tier} member.', context_endpoint: `http://127.0.0.1:${port}/ctx` },
+        initial_message: 'Hello ${customer_name}!',
+      }, { example_context: { tier: 'silver', shop: 'Main St' } });
+      openai.reply({ text: ['Welcome back.'] });
+      const call = await emu.placeInboundCall({ from: CALLER, to: number });
+      await call.waitForAgentAudio({ timeoutMs: 8000 });
+      await call.waitForAgentSilence(300);
+      await say(call, 'hi there');
+      const rec = (await until(() => callRecord(call.sid), 'the record'))!;
+      await until(async () => (await full(rec.id)).transcript?.includes('BOT: Welcome back.'), 'the answer');
+      expect(asked).toEqual([`/ctx?phone_number=${encodeURIComponent(CALLER)}`]);
+      const c = await full(rec.id);
+      expect(c.context).toEqual({ tier: 'gold', shop: 'Main St', customer_name: 'Ada', visits: '3' });
+      expect(c.transcript.split('\n')[0]).toBe('BOT: Hello Ada!');
+      expect((openai.lastRequest?.body as Json).messages[0]).toEqual({ role: 'system', content: 'You serve Ada, a gold member.' });
+      await call.hangup();
+      await ended(rec.id);
+    } finally {
+      ctxServer.close();
+    }
+  });
+
+  it('a caller who mentions voicemail on an inbound call is a person: the agent answers, it leaves no voicemail', async () => {
+    const number = await line({ voicemail_message: 'Please call us back.', initial_message: null });
+    openai.reply({ text: ['Let me check that for you.'] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'hi I got your voicemail about my order');
+    const rec = (await until(() => callRecord(call.sid), 'the record'))!;
+    await until(async () => (await full(rec.id)).transcript?.includes('BOT: Let me check that for you.'), 'the answer');
+    const c = await full(rec.id);
+    expect(c.status).toBe('in_progress');
+    expect(c.transcript).not.toContain('Please call us back');
+    await call.hangup();
+    await ended(rec.id);
+  });
+
+  it('a transfer nobody answers is recorded as transfer_unanswered, not successful', async () => {
+    emu.setDestination('+14155550124', { answer: 'busy', ringMs: 100 });
+    const number = await line({ actions: [{ type: 'action_transfer_call', config: { phone_number: '+14155550124' } }], initial_message: null });
+    openai.reply({ toolCalls: [{ id: 'call_tr_2', name: 'transfer_call', arguments: ['{}'] }] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'get me a manager');
+    const rec = (await until(() => callRecord(call.sid), 'the record'))!;
+    const done = await ended(rec.id);
+    expect(done.stage).toBe('transfer_started');
+    expect(done.stage_outcome).toBe('transfer_unanswered');
+  });
+
+  it('the platform account is shared: no caller id of another user\'s, and no linking from it', async () => {
+    const mine = await line();
+    const other = await s.newUser();
+    const fluents = await s.api('/v1/account_connections/create', { key: other, body: { type: 'account_connection_fluents_twilio', account_supports_any_caller_id: true } });
+    expect(fluents.status, JSON.stringify(fluents.body)).toBe(201);
+    const spoof = await s.api('/v1/calls/create', {
+      key: other, body: { from_number: mine, to_number: '+12125550199', telephony_account_connection: fluents.body.id, agent: { prompt: { content: 'x' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' } } },
+    });
+    expect(spoof.status).toBe(422);
+    expect(spoof.body.detail[0].loc).toEqual(['body', 'from_number']);
+    const calls = emu.calls.length;
+    expect(emu.calls.length).toBe(calls);
+    emu.addNumber('+14155550188');
+    const link = await s.api('/v1/numbers/link', { key: other, body: { phone_number: '+14155550188', telephony_account_connection: fluents.body.id } });
+    expect(link.status).toBe(422);
+    expect(link.body.detail[0].loc).toEqual(['body', 'telephony_account_connection']);
+  });
+
+  it('buying checks the request before paying the carrier, and a cancelled number can be bought again', async () => {
+    const before = emu.numbers().length;
+    const bad = await s.api('/v1/numbers/buy', { body: { area_code: '206', telephony_account_connection: conn, inbound_agent: '3f0c6d1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f' } });
+    expect(bad.status).toBe(404);
+    expect(emu.numbers().length).toBe(before);
+    const platform = await s.api('/v1/numbers/buy', { body: { area_code: '206' } });
+    expect(platform.status, JSON.stringify(platform.body)).toBe(201);
+    expect(platform.body.telephony_account_connection).toBeNull();
+    const n = platform.body.number;
+    expect((await s.api(`/v1/numbers/cancel?phone_number=${encodeURIComponent(n)}`, { method: 'POST' })).body.active).toBe(false);
+    const again = await s.api('/v1/numbers/buy', { body: { phone_number: n } });
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect((await s.api(`/v1/numbers?phone_number=${encodeURIComponent(n)}`)).body).toMatchObject({ active: true, id: again.body.id });
   });
 
   it('refuses webhooks without a valid X-Twilio-Signature and records nothing', async () => {

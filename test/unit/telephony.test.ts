@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isDoNotCallRequest, soundsLikeHuman, soundsLikeMachine } from '../../src/calls/detection.js';
-import { engineActions } from '../../src/calls/agentSetup.js';
+import { createServer } from 'node:http';
+import { engineActions, fetchContext } from '../../src/calls/agentSetup.js';
+import { isPrivateAddress, PrivateAddressError, userUrlFetch } from '../../src/calls/userUrls.js';
 import { SecretBox } from '../../src/store/secretBox.js';
 import { createStreamToken, STREAM_TOKEN_TTL_MS, verifyStreamToken } from '../../src/telephony/streamToken.js';
 
@@ -68,5 +70,30 @@ describe('stored actions for the engine', () => {
       { id: 'a2', type: 'action_end_conversation', label: null, description: null, config: {}, trigger: { type: 'action_trigger_phrase_based', phrases: ['goodbye'] } },
     ]);
     expect(engineActions(undefined)).toEqual([]);
+  });
+});
+
+describe('users\' URLs reach only public addresses unless allowed', () => {
+  it.each([
+    ['127.0.0.1', true], ['10.1.2.3', true], ['172.20.0.1', true], ['192.168.1.1', true], ['169.254.169.254', true], ['100.64.0.1', true],
+    ['::1', true], ['fd00::1', true], ['fe80::1', true], ['::ffff:127.0.0.1', true], ['0.0.0.0', true],
+    ['8.8.8.8', false], ['172.32.0.1', false], ['2001:4860:4860::8888', false], ['example.com', false],
+  ])('%s private: %s', (addr, priv) => expect(isPrivateAddress(addr)).toBe(priv));
+
+  it('a loopback server is refused by default and reached when allowed', async () => {
+    const server = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"a":"b"}'); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      for (const host of ['127.0.0.1', 'localhost']) {
+        const err = await userUrlFetch(false)(`http://${host}:${port}/`).catch((e) => e);
+        expect(err).toBeInstanceOf(TypeError);
+        expect(err.cause).toBeInstanceOf(PrivateAddressError);
+      }
+      await expect(fetchContext(`http://127.0.0.1:${port}/`, '+15551234567', { fetch: userUrlFetch(false) })).rejects.toThrow(/private, loopback or link-local/);
+      expect(await fetchContext(`http://127.0.0.1:${port}/`, '+15551234567', { fetch: userUrlFetch(true) })).toEqual({ a: 'b' });
+    } finally {
+      server.close();
+    }
   });
 });

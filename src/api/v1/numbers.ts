@@ -37,7 +37,7 @@ export function numberRoutes(store: Store, telephony: TelephonyContext): RouteDe
       const row = await n.get(store.db, userId, number);
       const before = await n.getExpanded(store.db, userId, number);
       await letGo(telephony, row, mode);
-      await n.remove(store.db, userId, number);
+      await n.remove(store.db, userId, row.id);
       return before;
     },
   });
@@ -107,7 +107,7 @@ export function numberRoutes(store: Store, telephony: TelephonyContext): RouteDe
         const row = await n.get(store.db, userId, query.phone_number);
         if (row.active) {
           await letGo(telephony, row, 'release');
-          await n.setActive(store.db, userId, query.phone_number, false);
+          await n.setActiveById(store.db, row.id, false);
         }
         return n.getExpanded(store.db, userId, query.phone_number);
       },

@@ -150,6 +150,7 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
       provider: 'telnyx', from: normalizePhone(e.from) ?? e.from, telephonyId: e.callControlId,
       metadata: { type: 'telephony_metadata_telnyx', call_control_id: e.callControlId, call_session_id: e.callSessionId, call_status: 'initiated' },
     });
+    if (decision.kind === 'duplicate') return ok;
     if (decision.kind === 'answer') {
       await client.answer(e.callControlId, { streamUrl: streamUrl(ctx, decision.call.id), clientState: encodeClientState({ call_id: decision.call.id }) });
     } else {
@@ -174,19 +175,24 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
       const answered = call.status === 'in_progress' || call.mediaConnectedAt !== null;
       const o = hangupOutcome(e.hangupCause, answered);
       const remote = e.hangupSource === (call.isOutgoing ? 'callee' : 'caller');
-      // A conversation running on this node records its own end in a moment, knowing who hung up.
-      if (!ctx.live.get(call.id)) {
-        await store.calls.finish(store.db, call.id, {
-          status: o.status, stageOutcome: call.mediaConnectedAt && o.status === 'ended' && answered ? (remote ? 'human_disconnected' : null) : o.outcome,
-          errorMessage: o.error ?? null, ...(o.error ? { errors: [...call.errors, o.error] } : {}),
-        });
-      }
+      // A conversation running on this node writes the outcome in a moment, knowing who hung up; the status and
+      // end time are written here in any case.
+      const live = !!ctx.live.get(call.id);
+      await store.calls.finish(store.db, call.id, {
+        status: o.status,
+        stageOutcome: call.mediaConnectedAt && o.status === 'ended' && answered ? (remote && !live ? 'human_disconnected' : null) : o.outcome,
+        errorMessage: o.error ?? null, ...(o.error ? { errors: [...call.errors, o.error] } : {}),
+      });
       await store.calls.setTelephonyMetadata(store.db, call.id, { ...meta('hangup'), hangup_cause: e.hangupCause, hangup_source: e.hangupSource });
       break;
     }
-    case 'streaming.failed':
-      await store.calls.record(store.db, call.id, { errors: [...call.errors, `media stream failed: ${e.failureReason}`] });
+    case 'streaming.failed': {
+      // The caller would hear silence: end the call and say why.
+      const message = `media stream failed: ${e.failureReason}`;
+      await client.hangup(e.callControlId).catch(() => {});
+      await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors: [...call.errors, message] });
       break;
+    }
     default: {
       const verdict = amdVerdict(e);
       if (!verdict) break;

@@ -106,6 +106,10 @@ export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): P
     metadata: { type: 'telephony_metadata_twilio', call_sid: params.CallSid, call_status: params.CallStatus ?? 'ringing' },
   });
   if (decision.kind === 'reject') return twiml(rejectTwiml('rejected'));
+  if (decision.kind === 'duplicate') {
+    const c = decision.call;
+    return c.status === 'ended' || c.status === 'error' || c.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, c);
+  }
   if (decision.kind === 'unavailable') return twiml(sayAndHangupTwiml(UNAVAILABLE_MESSAGE));
   return streamAnswer(ctx, decision.call);
 }
@@ -132,10 +136,10 @@ export async function twilioStatus(ctx: TelephonyContext, req: WebhookRequest): 
   if (final) {
     // Once the media stream connected, the conversation knows best who ended it: it writes the outcome.
     const outcome = final.outcome ?? (call.mediaConnectedAt ? null : call.status === 'in_progress' ? 'human_disconnected' : 'call_did_not_connect');
-    if (call.stage === 'transfer_started') await calls.advance(db, call.id, { stage: 'transfer_successful' });
-    // A conversation running on this node records its own end in a moment, knowing who hung up.
-    if (!ctx.live.get(call.id)) await calls.finish(db, call.id, {
-      status: final.status, stageOutcome: outcome,
+    // A conversation running on this node writes the outcome in a moment, knowing who hung up; the status
+    // and the end time are written here in any case (the conversation may never get to it).
+    await calls.finish(db, call.id, {
+      status: final.status, stageOutcome: ctx.live.get(call.id) && final.outcome === null ? null : outcome,
       errorMessage: final.error ?? null, ...(final.error ? { errors: [...call.errors, final.error] } : {}),
     });
     await calls.setTelephonyMetadata(db, call.id, metadata);
