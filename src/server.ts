@@ -9,6 +9,7 @@ import { maskSecret, resolveSecretKey, SecretBox } from './store/secretBox.js';
 import { Store } from './store/store.js';
 import { LiveCalls } from './calls/liveCalls.js';
 import { CallMetrics } from './calls/metrics.js';
+import { CallBus } from './calls/bus.js';
 import { createMetrics } from './api/metrics.js';
 import { TelephonyContext } from './telephony/context.js';
 import { MediaServer } from './telephony/mediaServer.js';
@@ -71,7 +72,9 @@ export async function startServer(config: Config, opts: { store?: Store; log?: L
   const store = opts.store ?? (await openStore(config, log));
   const live = new LiveCalls();
   const metrics = createMetrics();
-  const telephony = new TelephonyContext({ store, config, log, live, metrics: new CallMetrics(metrics.registry, () => live.size) });
+  const bus = new CallBus(store.database, live, log);
+  await bus.start();
+  const telephony = new TelephonyContext({ store, config, log, live, bus, metrics: new CallMetrics(metrics.registry, () => live.size) });
   const media = new MediaServer(telephony);
   const app = createApp({ store, log, maxBodyBytes: config.MAX_BODY_BYTES, apiKeyCacheSeconds: config.API_KEY_CACHE_SECONDS, version: VERSION, telephony, metrics });
   let server: ServerType | undefined;
@@ -88,6 +91,7 @@ export async function startServer(config: Config, opts: { store?: Store; log?: L
     await ensureBootstrapKey(store, config, opts.print ?? ((line) => process.stdout.write(line + '\n')));
   } catch (err) {
     if (server) await new Promise((r) => server!.close(r));
+    await bus.close();
     if (!opts.store) await store.close();
     throw err;
   }
@@ -106,6 +110,7 @@ export async function startServer(config: Config, opts: { store?: Store; log?: L
       await live.endAll();
       media.close();
       await closing;
+      await bus.close();
       if (!opts.store) await store.close();
     },
   };

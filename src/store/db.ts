@@ -11,6 +11,11 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 export interface Database {
   db: Db;
   kind: 'pglite' | 'postgres';
+  /**
+   * Subscribes to a NOTIFY channel (messages from any process on this database). On PostgreSQL one
+   * dedicated connection listens, and listens again after it drops. Resolves with the unsubscribe.
+   */
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -41,7 +46,31 @@ export async function openDatabase(opts: {
       await client.query('SELECT pg_advisory_unlock(727274)').catch(() => {});
       client.release();
     }
-    return { db: db as unknown as Db, kind: 'postgres', close: () => pool.end() };
+    const listeners: { close(): Promise<void> }[] = [];
+    const listen = async (channel: string, onMessage: (payload: string) => void) => {
+      let client: InstanceType<typeof pg.Client> | undefined;
+      let closed = false;
+      const connect = async (): Promise<void> => {
+        const c = new pg.Client({ connectionString: opts.url });
+        c.on('notification', (n) => { if (n.channel === channel && n.payload !== undefined) onMessage(n.payload); });
+        c.on('error', (err) => {
+          opts.onIdleClientError?.(err);
+          // The listening connection is gone: listen on a new one (messages meanwhile are lost, as NOTIFY's are).
+          if (!closed) setTimeout(() => void connect().catch(() => {}), 1000).unref();
+        });
+        await c.connect();
+        await c.query(`LISTEN "${channel.replace(/"/g, '')}"`);
+        client = c;
+      };
+      await connect();
+      const handle = { close: async () => { closed = true; await client?.end().catch(() => {}); } };
+      listeners.push(handle);
+      return handle.close;
+    };
+    return {
+      db: db as unknown as Db, kind: 'postgres', listen,
+      close: async () => { await Promise.all(listeners.map((l) => l.close())); await pool.end(); },
+    };
   }
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
@@ -54,7 +83,11 @@ export async function openDatabase(opts: {
     const client = new PGlite(dir);
     const db = drizzle(client, { schema });
     await migrate(db, { migrationsFolder });
-    return { db: db as unknown as Db, kind: 'pglite', close: async () => { await client.close(); unlock(); } };
+    return {
+      db: db as unknown as Db, kind: 'pglite',
+      listen: async (channel, onMessage) => { const off = await client.listen(channel, onMessage); return () => off(); },
+      close: async () => { await client.close(); unlock(); },
+    };
   } catch (err) {
     unlock();
     throw err;

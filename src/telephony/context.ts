@@ -7,6 +7,7 @@ import { AppError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { LiveCalls } from '../calls/liveCalls.js';
 import type { CallMetrics } from '../calls/metrics.js';
+import type { CallBus } from '../calls/bus.js';
 import type { CallRow } from '../store/calls.js';
 import type { NumberRow } from '../store/numbers.js';
 import type { Store } from '../store/store.js';
@@ -18,6 +19,8 @@ export interface TelephonyDeps {
   config: Config;
   log: Logger;
   live: LiveCalls;
+  /** Reaches the node that runs a call (answering-machine verdicts). */
+  bus: CallBus;
   metrics?: CallMetrics;
 }
 
@@ -28,6 +31,7 @@ export class TelephonyContext {
   get config(): Config { return this.deps.config; }
   get log(): Logger { return this.deps.log; }
   get live(): LiveCalls { return this.deps.live; }
+  get bus(): CallBus { return this.deps.bus; }
 
   /** An absolute URL under PUBLIC_URL: what carriers are given, and what their signatures cover. */
   url(path: string): string {

@@ -24,7 +24,7 @@ export interface TestServer {
 
 export const usingPostgres = () => !!process.env.TEST_DATABASE_URL;
 
-async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> {
   const admin = process.env.TEST_DATABASE_URL!;
   const name = `sb_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const c = new pg.Client({ connectionString: admin });

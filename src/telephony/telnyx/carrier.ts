@@ -197,9 +197,8 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
       const verdict = amdVerdict(e);
       if (!verdict) break;
       await store.calls.mergeInternal(store.db, call.id, { amd: { event: e.eventType, result: (e as { result?: string }).result ?? null } });
-      const live = ctx.live.get(call.id);
-      if (live) live.machineDetected(verdict);
-      else {
+      if (!(await ctx.bus.machineDetected(call.id, verdict))) {
+        // Another node runs it (told over the bus), or none does: record the verdict; hang up here if asked to.
         const human = verdict === 'human' ? 'human' : 'no_human';
         await store.calls.advance(store.db, call.id, { humanDetectionResult: human });
         if (human === 'no_human' && call.onNoHumanAnswer === 'hangup') {

@@ -170,12 +170,8 @@ export async function twilioAmd(ctx: TelephonyContext, req: WebhookRequest): Pro
     amd: { answered_by: params.AnsweredBy ?? null, machine_detection_duration_ms: params.MachineDetectionDuration ? Number(params.MachineDetectionDuration) : null },
   });
   if (!verdict) return { status: 204, body: '' };
-  const live = ctx.live.get(call.id);
-  if (live) {
-    live.machineDetected(verdict);
-    return { status: 204, body: '' };
-  }
-  // The conversation runs on another node (or not yet): record the verdict; hang up here if asked to.
+  if (await ctx.bus.machineDetected(call.id, verdict)) return { status: 204, body: '' };
+  // The conversation runs on another node (told over the bus), or not at all: record the verdict; hang up here if asked to.
   const human = verdict === 'human' ? 'human' : 'no_human';
   await ctx.store.calls.advance(ctx.store.db, call.id, { humanDetectionResult: human });
   if (human === 'no_human' && call.onNoHumanAnswer === 'hangup' && call.telephonyId) {
