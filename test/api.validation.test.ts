@@ -273,10 +273,11 @@ describe('request bodies', () => {
     const tw = await s.api('/v1/account_connections/create', { body: TWILIO });
     for (const raw of [undefined, '', 'null', '{}']) {
       const r = await s.api(`/v1/account_connections/add_to_steering_pool?id=${tw.body.id}`, { method: 'POST', raw });
-      // Buying a pool number is a carrier feature Switchboard does not have: a deliberate 501 that says so.
-      expect(r.status, JSON.stringify(r.body)).toBe(501);
-      expect(r.body.message).toMatch(/phone_number/);
+      // No body means "buy me one": each request grows the pool by a number bought at the carrier.
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
     }
+    const pool = await s.api(`/v1/account_connections?id=${tw.body.id}`);
+    expect(pool.body.steering_pool).toHaveLength(4);
   });
 
   it.each(withBody)('$method $path: a body over 1 MiB is a 413', async (e) => {

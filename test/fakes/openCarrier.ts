@@ -1,7 +1,7 @@
 /**
  * A carrier in which every account exists and owns every number: the Twilio and Telnyx REST calls that
- * linking, detaching and cancelling a number make (find the number, point it at us, put it back, release
- * it), answered in each carrier's shapes for any credentials. For the API suites, whose subject is the
+ * linking, detaching, cancelling and buying a number make (find the number, point it at us, put it back, release
+ * it, search and buy), answered in each carrier's shapes for any credentials. For the API suites, whose subject is the
  * `/v1` surface and not the carrier; the carriers themselves are tested against the strict emulator and
  * the Telnyx fake. It records every request, so a suite can still see what reached the carrier.
  */
@@ -19,12 +19,30 @@ export async function startOpenCarrier(): Promise<OpenCarrier> {
   const twilioNumbers = new Map<string, Record<string, unknown>>();
   const telnyxNumbers = new Map<string, Record<string, unknown>>();
   const apps = new Map<string, Record<string, unknown>>();
+  let sold = 0;
   const server = await startFakeServer({
     http: (req, res, raw): void => {
       const url = new URL(req.url ?? '/', 'http://carrier');
       const body = raw.toString();
       requests.push({ method: req.method ?? 'GET', path: url.pathname, body });
       // ---- Twilio ----
+      const avail = /^\/2010-04-01\/Accounts\/[^/]+\/AvailablePhoneNumbers\/([A-Z]{2})\/(Local|TollFree)\.json$/.exec(url.pathname);
+      if (avail && req.method === 'GET') {
+        // Always one number for sale, different each time, in the asked area code when there is one.
+        const area = url.searchParams.get('AreaCode') ?? (avail[2] === 'TollFree' ? '888' : '415');
+        const phone = `+1${area}555${String(++sold).padStart(4, '0')}`;
+        json(res, 200, { available_phone_numbers: [{ phone_number: phone, friendly_name: phone, locality: null, region: null, iso_country: avail[1], capabilities: { voice: true, SMS: true, MMS: false } }] });
+        return;
+      }
+      if (/^\/2010-04-01\/Accounts\/[^/]+\/IncomingPhoneNumbers\.json$/.test(url.pathname) && req.method === 'POST') {
+        const account = url.pathname.split('/')[3];
+        const f = new URLSearchParams(body);
+        const n = f.get('PhoneNumber') ?? `+1${f.get('AreaCode') ?? '415'}555${String(++sold).padStart(4, '0')}`;
+        const entry = { sid: `PN${randomUUID().replace(/-/g, '')}`, account_sid: account, phone_number: n, voice_url: f.get('VoiceUrl'), voice_method: 'POST', status_callback: f.get('StatusCallback'), status_callback_method: 'POST', voice_application_sid: null };
+        twilioNumbers.set(`${account}|${n}`, entry);
+        json(res, 201, entry);
+        return;
+      }
       const tw = /^\/2010-04-01\/Accounts\/([^/]+)\/IncomingPhoneNumbers(?:\/([^/.]+))?\.json$/.exec(url.pathname);
       if (tw) {
         const [, account, sid] = tw;
