@@ -1,19 +1,22 @@
 import { EnergyVad, type EnergyVadOptions } from './energy.js';
-import { SileroVad, loadSileroRuntime, type SileroRuntime, type SileroVadOptions } from './silero.js';
+import { SileroVad, loadSileroRuntime, type SileroRuntime, type SileroVadOptions, type SileroLoadOptions } from './silero.js';
 import type { VoiceActivityDetector } from './types.js';
 
 export * from './types.js';
 export { SpeechSegmenter } from './segmenter.js';
 export { EnergyVad, createEnergyVad, type EnergyVadOptions } from './energy.js';
-export { SileroVad, createSileroVad, loadSileroRuntime, defaultSileroModelPath, type SileroVadOptions, type SileroRuntime } from './silero.js';
+export { SileroVad, createSileroVad, loadSileroRuntime, defaultSileroModelPath, type SileroVadOptions, type SileroRuntime, type SileroLoadOptions } from './silero.js';
+export { SileroBatcher, MAX_BATCH_ROWS } from './sileroBatch.js';
 
 /** The part of a pino Logger the factory uses. */
 export interface VadLogger {
   warn(obj: object, msg: string): void;
 }
 
+const warnedInline = new WeakSet<SileroRuntime>();
+
 export type CreateVadOptions =
-  | ({ kind: 'silero'; logger?: VadLogger; /** Energy-specific options used if Silero cannot load. */ energy?: EnergyVadOptions } & SileroVadOptions)
+  | ({ kind: 'silero'; logger?: VadLogger; /** Energy-specific options used if Silero cannot load. */ energy?: EnergyVadOptions } & SileroVadOptions & SileroLoadOptions)
   | ({ kind: 'energy'; logger?: VadLogger } & EnergyVadOptions);
 
 /**
@@ -29,7 +32,7 @@ export async function createVad(opts: CreateVadOptions): Promise<VoiceActivityDe
   const { kind: _k, logger, energy, ...silero } = opts;
   let runtime: SileroRuntime;
   try {
-    runtime = await loadSileroRuntime(silero.modelPath);
+    runtime = await loadSileroRuntime(silero.modelPath, { thread: silero.thread });
   } catch (err) {
     const warn = logger ? (o: object, m: string) => logger.warn(o, m) : (o: object, m: string) => console.warn(m, o);
     warn({ err, modelPath: silero.modelPath }, 'Silero VAD unavailable (onnxruntime-node or model failed to load); using the energy VAD');
@@ -40,6 +43,10 @@ export async function createVad(opts: CreateVadOptions): Promise<VoiceActivityDe
       sampleRate: silero.sampleRate,
       ...energy,
     });
+  }
+  if (runtime.workerError && !warnedInline.has(runtime)) {
+    warnedInline.add(runtime);
+    (logger ?? { warn: (o: object, m: string) => console.warn(m, o) }).warn({ err: runtime.workerError }, 'Silero VAD worker thread could not start; inference runs on the main thread');
   }
   return new SileroVad(runtime, silero); // bad options throw here: a configuration error, not a fallback case
 }

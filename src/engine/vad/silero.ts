@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import type { AudioFrame } from '../audio/frame.js';
 import { SpeechSegmenter } from './segmenter.js';
+import { SileroBatcher, STATE_FLOATS, inlineExecutor, type BatchExecutor } from './sileroBatch.js';
+import { startWorkerExecutor } from './sileroThread.js';
 import { resolveVadOptions, type VadEvent, type VadOptions, type VoiceActivityDetector } from './types.js';
 
 /**
@@ -13,9 +15,10 @@ import { resolveVadOptions, type VadEvent, type VadOptions, type VoiceActivityDe
  * as `OnnxWrapper.__call__` in silero-vad's utils_vad.py and @ricky0123/vad-web's `Silero.process` do.
  * Samples are PCM16 / 32768. `stateN` is fed back as the next `state`, per call.
  *
- * The InferenceSession is loaded once per process (per model path) and shared: ORT sessions are
- * stateless between runs, and all recurrent state (the `state` tensor and the context) lives in each
- * detector, so concurrent calls never see each other's audio.
+ * The model is loaded once per process (per model path) and shared. Detectors never run it themselves:
+ * all recurrent state (the `state` tensor and the context) lives in each detector, and the windows of all
+ * calls go through one `SileroBatcher` per sample rate, which runs them as batches in a worker thread
+ * (see sileroBatch.ts), so concurrent calls never see each other's audio nor wait on the event loop.
  */
 
 type Ort = typeof import('onnxruntime-node');
@@ -27,12 +30,22 @@ export interface SileroVadOptions extends VadOptions {
   sampleRate?: number;
 }
 
+export interface SileroLoadOptions {
+  /** Where batches run: a worker thread (default) or the calling thread. */
+  thread?: 'worker' | 'inline';
+}
+
 export interface SileroRuntime {
   ort: Ort;
   session: InferenceSession;
   modelPath: string;
   /** Time the load took, for logs. */
   loadMs: number;
+  /** Where inference runs; `inline` when asked for, or when no worker thread could start (`workerError`). */
+  executor: BatchExecutor;
+  workerError?: string;
+  /** The process-wide batcher of one sample rate. */
+  batcher(rate: 8000 | 16000): SileroBatcher;
 }
 
 const require = createRequire(import.meta.url);
@@ -49,13 +62,17 @@ const runtimes = new Map<string, Promise<SileroRuntime>>();
  * session. A failed load stays failed (the caller falls back; retrying a broken install per call would
  * only add latency).
  */
-export function loadSileroRuntime(modelPath?: string): Promise<SileroRuntime> {
+export function loadSileroRuntime(modelPath?: string, opts: SileroLoadOptions = {}): Promise<SileroRuntime> {
   const path = modelPath ?? defaultSileroModelPath();
-  let p = runtimes.get(path);
+  const thread = opts.thread ?? 'worker';
+  const key = `${thread}:${path}`;
+  let p = runtimes.get(key);
   if (!p) {
     p = (async () => {
       const t0 = performance.now();
       const ort = require('onnxruntime-node') as Ort;
+      // Loaded here too, though a worker runs the batches: it checks the model before any call relies on
+      // it, and it is what runs them if the worker cannot start.
       const session = await ort.InferenceSession.create(path, {
         intraOpNumThreads: 1,
         interOpNumThreads: 1,
@@ -68,15 +85,31 @@ export function loadSileroRuntime(modelPath?: string): Promise<SileroRuntime> {
       for (const name of ['output', 'stateN']) {
         if (!session.outputNames.includes(name)) throw new Error(`${path} is not a Silero v5 model: no output "${name}"`);
       }
-      return { ort, session, modelPath: path, loadMs: performance.now() - t0 };
+      let executor: BatchExecutor = inlineExecutor(ort, session);
+      let workerError: string | undefined;
+      if (thread === 'worker') {
+        try {
+          executor = await startWorkerExecutor(path);
+        } catch (err) {
+          workerError = err instanceof Error ? err.message : String(err);
+        }
+      }
+      const batchers = new Map<number, SileroBatcher>();
+      const batcher = (rate: 8000 | 16000): SileroBatcher => {
+        let b = batchers.get(rate);
+        if (!b) {
+          b = new SileroBatcher(executor, rate, rate === 16000 ? 512 + 64 : 256 + 32);
+          batchers.set(rate, b);
+        }
+        return b;
+      };
+      return { ort, session, modelPath: path, loadMs: performance.now() - t0, executor, workerError, batcher };
     })();
     p.catch(() => {}); // the rejection is handled by whoever awaits it
-    runtimes.set(path, p);
+    runtimes.set(key, p);
   }
   return p;
 }
-
-const STATE_SIZE = 2 * 1 * 128;
 
 export class SileroVad implements VoiceActivityDetector {
   readonly kind = 'silero' as const;
@@ -85,9 +118,8 @@ export class SileroVad implements VoiceActivityDetector {
   private contextSize = 0;
   /** [context | window]; the window part fills from the frames. */
   private input = new Float32Array(0);
-  private inputTensor: Tensor | undefined;
-  private srTensor: Tensor | undefined;
-  private state: Tensor;
+  private batcher: SileroBatcher | undefined;
+  private state: Float32Array = new Float32Array(STATE_FLOATS);
   private fill = 0;
   private windowStartMs = 0;
   private prob = 0;
@@ -97,7 +129,6 @@ export class SileroVad implements VoiceActivityDetector {
 
   constructor(private readonly runtime: SileroRuntime, opts: SileroVadOptions = {}) {
     this.segmenter = new SpeechSegmenter(resolveVadOptions(opts));
-    this.state = this.zeroState();
     if (opts.sampleRate !== undefined) this.configure(opts.sampleRate);
   }
 
@@ -122,7 +153,7 @@ export class SileroVad implements VoiceActivityDetector {
 
   reset(): Promise<void> {
     return this.enqueue(async () => {
-      this.state = this.zeroState();
+      this.state = new Float32Array(STATE_FLOATS);
       this.input.fill(0);
       this.fill = 0;
       this.prob = 0;
@@ -142,18 +173,11 @@ export class SileroVad implements VoiceActivityDetector {
 
   private configure(rate: number): void {
     if (rate !== 16000 && rate !== 8000) throw new RangeError(`Silero VAD supports 8000 or 16000 Hz, got ${rate}`);
-    const { ort } = this.runtime;
     this.rate = rate;
     this.window = rate === 16000 ? 512 : 256;
     this.contextSize = rate === 16000 ? 64 : 32;
     this.input = new Float32Array(this.contextSize + this.window);
-    // The tensor wraps `input`; ORT copies it during run, and runs are serialized per detector.
-    this.inputTensor = new ort.Tensor('float32', this.input, [1, this.input.length]);
-    this.srTensor = new ort.Tensor('int64', BigInt64Array.of(BigInt(rate)), []);
-  }
-
-  private zeroState(): Tensor {
-    return new this.runtime.ort.Tensor('float32', new Float32Array(STATE_SIZE), [2, 1, 128]);
+    this.batcher = this.runtime.batcher(rate);
   }
 
   private async process(frame: AudioFrame): Promise<VadEvent[]> {
@@ -182,17 +206,14 @@ export class SileroVad implements VoiceActivityDetector {
   }
 
   private async infer(): Promise<number> {
-    const out = await this.runtime.session.run({ input: this.inputTensor!, state: this.state, sr: this.srTensor! });
-    const stateN = out.stateN;
-    const output = out.output;
-    if (!stateN || !output) throw new Error('Silero VAD: model returned no output/stateN');
-    this.state = stateN;
-    return (output.data as Float32Array)[0];
+    const { probability, state } = await this.batcher!.infer(this.input, this.state);
+    this.state = state;
+    return probability;
   }
 }
 
 /** Loads (once per process) the shared session and returns a new per-call detector. */
-export async function createSileroVad(opts: SileroVadOptions = {}): Promise<SileroVad> {
-  const runtime = await loadSileroRuntime(opts.modelPath);
+export async function createSileroVad(opts: SileroVadOptions & SileroLoadOptions = {}): Promise<SileroVad> {
+  const runtime = await loadSileroRuntime(opts.modelPath, { thread: opts.thread });
   return new SileroVad(runtime, opts);
 }

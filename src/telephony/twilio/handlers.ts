@@ -123,6 +123,17 @@ const FINAL: Record<string, { status: 'ended' | 'error'; outcome: string | null;
   failed: { status: 'error', outcome: 'call_did_not_connect', error: 'the carrier could not connect the call (Twilio status failed)' },
 };
 
+/** How long a completed call's status waits for the conversation on this node to record its own end. */
+const STREAM_CLOSE_GRACE_MS = 3000;
+
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => true, () => true),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export async function twilioStatus(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
   const params = formParams(req.rawBody);
   const call = await loadCall(ctx, req, params);
@@ -135,11 +146,21 @@ export async function twilioStatus(ctx: TelephonyContext, req: WebhookRequest): 
   const final = FINAL[status];
   if (final) {
     // Once the media stream connected, the conversation knows best who ended it: it writes the outcome.
-    const outcome = final.outcome ?? (call.mediaConnectedAt ? null : call.status === 'in_progress' ? 'human_disconnected' : 'call_did_not_connect');
-    // A conversation running on this node writes the outcome in a moment, knowing who hung up; the status
-    // and the end time are written here in any case (the conversation may never get to it).
+    let outcome = final.outcome ?? (call.mediaConnectedAt ? null : call.status === 'in_progress' ? 'human_disconnected' : 'call_did_not_connect');
+    const live = ctx.live.get(call.id);
+    if (live && final.outcome === null) {
+      // The stream closes with the call, and the conversation then records the end with who hung up: wait
+      // for that, so the record is never read as ended without its outcome. Had the agent hung up, it
+      // would have finished already, so a conversation that lingers was left by the caller.
+      if (await settlesWithin(live.finished, STREAM_CLOSE_GRACE_MS)) {
+        await calls.setTelephonyMetadata(db, call.id, metadata);
+        return { status: 204, body: '' };
+      }
+      outcome = 'human_disconnected';
+    }
+    // The status and the end time are written here in any case (the conversation may never get to it).
     await calls.finish(db, call.id, {
-      status: final.status, stageOutcome: ctx.live.get(call.id) && final.outcome === null ? null : outcome,
+      status: final.status, stageOutcome: outcome,
       errorMessage: final.error ?? null, ...(final.error ? { errors: [...call.errors, final.error] } : {}),
     });
     await calls.setTelephonyMetadata(db, call.id, metadata);

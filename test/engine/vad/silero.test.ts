@@ -5,6 +5,7 @@ import { SileroVad, createSileroVad, loadSileroRuntime, type VadEvent } from '..
 import {
   FIXTURES, activeSpan, addNoise, concat, fixture, pinkNoise, runInterleaved, runVad, silence, toFrames, tone, whiteNoise,
 } from './audio.js';
+import { startWorkerExecutor } from '../../../src/engine/vad/sileroThread.js';
 
 const RATES = [16000, 8000] as const;
 const k = (rate: number) => `${rate / 1000}k`;
@@ -29,14 +30,45 @@ describe('Silero v5 model plumbing', () => {
     expect(v1).not.toBe(v2);
   });
 
+  it('runs the model off the event loop, in a worker thread, and batches the windows of concurrent calls', async () => {
+    const runtime = await loadSileroRuntime();
+    expect(runtime.executor.mode).toBe('worker');
+    expect(runtime.workerError).toBeUndefined();
+    const frames = toFrames(fixture('utterance-8k.wav').samples, 8000).slice(0, 50);
+    const vads = await Promise.all(Array.from({ length: 12 }, () => createSileroVad()));
+    const before = { ...runtime.batcher(8000).stats };
+    // All twelve calls' frames arrive together, as on a busy node: their windows share model runs.
+    await Promise.all(frames.map((f) => Promise.all(vads.map((v) => v.push(f)))));
+    const after = runtime.batcher(8000).stats;
+    const rows = after.rows - before.rows;
+    const runs = after.runs - before.runs;
+    expect(rows).toBe(12 * Math.floor((50 * 160) / 256));
+    expect(rows / runs).toBeGreaterThanOrEqual(6);
+    // and batching changed nothing: every call got what it gets alone
+    const alone = await runVad(await createSileroVad(), frames);
+    for (const v of vads) expect(v.probability).toBe(alone.probs[frames.length - 1]);
+  });
+
+  it('a worker that cannot load the model says which file, and a closed one refuses work', async () => {
+    await expect(startWorkerExecutor('/nonexistent/silero.onnx')).rejects.toThrow(/could not load \/nonexistent\/silero\.onnx/);
+    const ex = await startWorkerExecutor((await loadSileroRuntime()).modelPath);
+    const rows = 2;
+    const got = await ex.run({ input: new Float32Array(rows * 288), state: new Float32Array(rows * 256), rows, rowLength: 288, rate: 8000 });
+    expect(got.output.length).toBe(rows);
+    expect(got.state.length).toBe(rows * 256);
+    await ex.close();
+    await expect(ex.run({ input: new Float32Array(288), state: new Float32Array(256), rows: 1, rowLength: 288, rate: 8000 })).rejects.toThrow(/closed/);
+  });
+
   // silero-v5-reference.json was computed by fixtures/reference.py, which feeds the model exactly as
   // silero-vad's OnnxWrapper does (context of the previous 64/32 samples prepended to each window).
   // A missing or misplaced context, wrong scaling, wrong sr or state handling all move these numbers.
   const reference = JSON.parse(readFileSync(FIXTURES + 'silero-v5-reference.json', 'utf8')) as Record<string, number[]>;
-  it.each(['utterance-16k', 'utterance-8k', 'yes-16k', 'yes-8k'])('per-window probabilities match the reference implementation: %s', async (name) => {
+  const cases = ['utterance-16k', 'utterance-8k', 'yes-16k', 'yes-8k'].flatMap((name) => (['worker', 'inline'] as const).map((thread) => [name, thread] as const));
+  it.each(cases)('per-window probabilities match the reference implementation: %s, inference %s', async (name, thread) => {
     const pcm = fixture(`${name}.wav`);
     const window = pcm.sampleRate === 16000 ? 512 : 256;
-    const vad = await createSileroVad();
+    const vad = await createSileroVad({ thread });
     const got: number[] = [];
     // push whole windows so each push yields exactly one model run
     for (let o = 0; o + window <= pcm.samples.length; o += window) {

@@ -1,0 +1,140 @@
+import type { InferenceSession } from 'onnxruntime-node';
+
+/**
+ * Batched Silero inference shared by every call of the process.
+ *
+ * One `session.run` costs about as much for one 32 ms window as for a dozen: most of it is per-run
+ * overhead (N-API marshalling, graph setup), not arithmetic. So detectors do not run the model
+ * themselves; they hand their window and recurrent state to a batcher, which runs every window that is
+ * waiting as one batch (Silero v5 takes `input` [B, C + W] and `state` [2, B, 128]; rows never mix).
+ * Batches form by themselves: while one runs, new windows queue, and they all go in the next run. A
+ * lone call therefore waits for nothing, and a busy node runs few, large batches.
+ *
+ * The batch runs in a worker thread by default, so inference never stalls the event loop that carries the
+ * calls' audio; `inline` runs it on the calling thread (the fallback when no worker can start).
+ */
+
+export const STATE_FLOATS = 2 * 128;
+/** Above this many rows a batch is split: bounds the time one run keeps later windows waiting. */
+export const MAX_BATCH_ROWS = 128;
+
+export interface BatchRequest {
+  /** Rows of `rowLength` floats: [context | window] per detector. */
+  input: Float32Array;
+  /** Rows' states in the model's layout, [2, rows, 128]. */
+  state: Float32Array;
+  rows: number;
+  rowLength: number;
+  rate: number;
+}
+
+export interface BatchResult {
+  /** Speech probability per row. */
+  output: Float32Array;
+  /** Next states, [2, rows, 128]. */
+  state: Float32Array;
+}
+
+/** Runs one batch of the model: in this thread, or in a worker. */
+export interface BatchExecutor {
+  readonly mode: 'worker' | 'inline';
+  run(req: BatchRequest): Promise<BatchResult>;
+  close(): Promise<void>;
+}
+
+type Ort = typeof import('onnxruntime-node');
+
+/** The model run itself, shared by the inline executor and the worker. */
+export async function runBatch(ort: Ort, session: InferenceSession, req: BatchRequest): Promise<BatchResult> {
+  const out = await session.run({
+    input: new ort.Tensor('float32', req.input, [req.rows, req.rowLength]),
+    state: new ort.Tensor('float32', req.state, [2, req.rows, 128]),
+    sr: new ort.Tensor('int64', BigInt64Array.of(BigInt(req.rate)), []),
+  });
+  const output = out.output?.data;
+  const state = out.stateN?.data;
+  if (!(output instanceof Float32Array) || !(state instanceof Float32Array)) throw new Error('Silero VAD: model returned no output/stateN');
+  if (output.length < req.rows || state.length !== STATE_FLOATS * req.rows) throw new Error('Silero VAD: model output has the wrong shape for the batch');
+  return { output, state };
+}
+
+export function inlineExecutor(ort: Ort, session: InferenceSession): BatchExecutor {
+  return { mode: 'inline', run: (req) => runBatch(ort, session, req), close: async () => {} };
+}
+
+interface Pending {
+  input: Float32Array;
+  state: Float32Array;
+  resolve(r: { probability: number; state: Float32Array }): void;
+  reject(err: unknown): void;
+}
+
+/** Queues windows of one sample rate and runs them in batches, one batch at a time. */
+export class SileroBatcher {
+  private queue: Pending[] = [];
+  private running = false;
+  private scheduled = false;
+  /** Rows run and runs made, for the benchmark and /metrics-style introspection. */
+  readonly stats = { runs: 0, rows: 0 };
+
+  constructor(private readonly executor: BatchExecutor, readonly rate: number, readonly rowLength: number) {}
+
+  /** One window ([context | window], copied now) and its state in, its probability and next state out. */
+  infer(input: Float32Array, state: Float32Array): Promise<{ probability: number; state: Float32Array }> {
+    if (input.length !== this.rowLength) return Promise.reject(new RangeError(`Silero window must be ${this.rowLength} samples, got ${input.length}`));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input: input.slice(), state, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.running || this.scheduled) return;
+    // Let the windows that arrive in this same turn of the event loop join the batch.
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_BATCH_ROWS);
+        await this.runOne(batch);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runOne(batch: Pending[]): Promise<void> {
+    const rows = batch.length;
+    const input = new Float32Array(rows * this.rowLength);
+    const state = new Float32Array(rows * STATE_FLOATS);
+    for (let b = 0; b < rows; b++) {
+      input.set(batch[b].input, b * this.rowLength);
+      // [2, B, 128]: first the rows' h halves, then their c halves.
+      state.set(batch[b].state.subarray(0, 128), b * 128);
+      state.set(batch[b].state.subarray(128), (rows + b) * 128);
+    }
+    let result: BatchResult;
+    try {
+      result = await this.executor.run({ input, state, rows, rowLength: this.rowLength, rate: this.rate });
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    this.stats.runs++;
+    this.stats.rows += rows;
+    for (let b = 0; b < rows; b++) {
+      const next = new Float32Array(STATE_FLOATS);
+      next.set(result.state.subarray(b * 128, (b + 1) * 128), 0);
+      next.set(result.state.subarray((rows + b) * 128, (rows + b + 1) * 128), 128);
+      batch[b].resolve({ probability: result.output[b], state: next });
+    }
+  }
+}
