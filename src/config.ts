@@ -26,6 +26,8 @@ const EnvSchema = z.object({
   TELNYX_CONNECTION_ID: z.string().optional(),
   /** Let users' URLs (context endpoints, external actions) reach private, loopback and link-local addresses. */
   SWITCHBOARD_ALLOW_PRIVATE_URLS: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
+  /** What a Twilio caller on hold (warm transfer) hears: an audio URL Twilio can fetch; unset, quiet with a "please hold". */
+  TWILIO_HOLD_MUSIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** Voice activity detection on calls: Silero (ONNX) or the light energy detector. */
   SWITCHBOARD_VAD: z.enum(['silero', 'energy']).default('silero'),
 });

@@ -6,7 +6,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { TelephonyContext } from '../telephony/context.js';
 import { telnyxEvents } from '../telephony/telnyx/carrier.js';
-import { twilioAmd, twilioDial, twilioStatus, twilioVoice, type WebhookReply, type WebhookRequest } from '../telephony/twilio/handlers.js';
+import { twilioAmd, twilioDial, twilioHold, twilioParticipant, twilioStatus, twilioVoice, type WebhookReply, type WebhookRequest } from '../telephony/twilio/handlers.js';
 import type { AuthEnv } from './auth.js';
 
 type Handler = (ctx: TelephonyContext, req: WebhookRequest) => Promise<WebhookReply>;
@@ -17,7 +17,7 @@ function reply(c: Context, r: WebhookReply): Response {
 }
 
 export function mountTelephony(app: OpenAPIHono<AuthEnv>, ctx: TelephonyContext): void {
-  const twilio: Record<string, Handler> = { voice: twilioVoice, status: twilioStatus, amd: twilioAmd, dial: twilioDial };
+  const twilio: Record<string, Handler> = { voice: twilioVoice, status: twilioStatus, amd: twilioAmd, dial: twilioDial, hold: twilioHold, participant: twilioParticipant };
   for (const [name, handler] of Object.entries(twilio)) {
     app.post(`/telephony/twilio/${name}`, async (c) => {
       const url = new URL(c.req.url);

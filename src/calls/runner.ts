@@ -72,6 +72,14 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
   // ---- stages the carrier's REST API moves through (recorded as they happen) ----
   let stage = call.stage;
   let transferred = false;
+  // The caller waits for a human away from the media stream (Twilio's hold): as after a transfer, the
+  // carrier's events end the record, and the stream closing is not the caller hanging up.
+  const handedOff = async (): Promise<void> => {
+    if (transferred) return;
+    transferred = true;
+    stage = 'transfer_started';
+    await store.calls.advance(store.db, call.id, { stage });
+  };
   transport.control = {
     // Once the caller is with someone else, ending our side must not hang up their call.
     hangup: async () => { if (!transferred) await control.hangup(); },
@@ -83,8 +91,17 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
       // The caller has left the agent: the conversation is over on our side (the stream is closed, not the call).
       setImmediate(() => void conv?.end('agent_ended'));
     },
-    setHold: (on) => control.setHold(on),
-    addToConference: (to, opts) => control.addToConference(to, opts),
+    setHold: async (on) => {
+      await control.setHold(on);
+      if (control.holdLeavesCall) await handedOff();
+    },
+    addToConference: async (to, opts) => {
+      await control.addToConference(to, opts);
+      if (!control.holdLeavesCall) return;
+      await handedOff();
+      // The human is being dialled to the waiting caller: the agent's part is done.
+      setImmediate(() => void conv?.end('agent_ended'));
+    },
     ...(control.sendDtmf ? { sendDtmf: (d: string) => control.sendDtmf!(d) } : {}),
   };
 

@@ -144,6 +144,8 @@ class Reply {
   readonly controller = new AbortController();
   readonly utterance = new SpokenUtterance();
   playedMs = 0;
+  /** Ran an action that may take the caller off the stream, once all said before it had played. */
+  handedOff = false;
   /** Where this reply's messages start in the history, so an interruption can rewrite them. */
   historyStart = 0;
   /** The text of the reply's last round: what goes into the history once it has all played. */
@@ -433,9 +435,12 @@ export class Conversation {
   /** A reply that did not finish: the transcript and history get exactly the words that played. */
   private recordCutOff(reply: Reply): void {
     const heard = reply.utterance.playedText(reply.playedMs);
-    if (heard || reply.playedMs > 0) this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
+    // A reply that handed the caller off after all it said was heard (a hold message, then a transfer)
+    // ends with the call, not cut off.
+    const cut = !(reply.handedOff && reply.playedMs >= reply.utterance.audioMs);
+    if (heard || reply.playedMs > 0) this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: cut });
     this.forgetUnspoken(reply);
-    if (heard) this.history.push({ role: 'assistant', content: heard, interrupted: true });
+    if (heard) this.history.push({ role: 'assistant', content: heard, ...(cut ? { interrupted: true } : {}) });
     if (this.reply === reply) this.reply = undefined;
     this.emit({ type: 'metrics', metrics: reply.metrics });
   }
@@ -544,8 +549,13 @@ export class Conversation {
         this.history.push({ role: 'assistant', content: text, toolCalls: calls });
         for (const call of calls) {
           // Vocode's speak_on_send line (or a warm transfer's hold message) is said before the action runs.
-          const before = this.o.actions?.describe(call).sayBeforeRun;
+          const described = this.o.actions?.describe(call);
+          const before = described?.sayBeforeRun;
           if (before) await this.voice(reply, (push) => { push(before); return Promise.resolve(); });
+          if (described?.waitForPlayout) {
+            await reply.allPlayed();
+            reply.handedOff = true;
+          }
           const outcome = await this.runTool(call, reply.signal);
           // A tool that ignored the abort still resolves: its result belongs to no reply any more.
           if (reply.signal.aborted) throw new Aborted();

@@ -11,7 +11,7 @@ import type { Db } from '../store/db.js';
 import type { z } from '../domain/common.js';
 import { requireWebhookKey, type CarrierAccount, type TwilioCarrierAccount } from './accounts.js';
 import { carrierToAppError, type TelephonyContext } from './context.js';
-import { dialTwiml } from './twilio/webhooks.js';
+import { conferenceTwiml, dialTwiml } from './twilio/webhooks.js';
 import { placeTelnyxCall, telnyxClient } from './telnyx/carrier.js';
 import { CarrierError, type CallControl } from './types.js';
 
@@ -165,13 +165,27 @@ async function hangupAtCarrier(ctx: TelephonyContext, call: CallRow, answered: b
   else await telnyxClient(account).hangup(call.telephonyId!);
 }
 
+/** How long Twilio rings the human of a warm transfer before giving up. */
+const TRANSFER_RING_SEC = 30;
+
 /** The REST-side controls of a live Twilio call. */
 export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccount, call: CallRow): CallControl {
   const sid = call.telephonyId!;
-  const unsupported = (what: string) => async () => {
-    throw new Error(`${what} is not available on Twilio media-stream calls in this version; use a cold transfer (action_transfer_call)`);
+  const ourNumber = call.isOutgoing ? call.fromNumber : call.toNumber;
+  // Hold on Twilio is a conference of the call's own: the caller waits in it, hearing the hold audio, until
+  // the human dialled into it arrives. A media stream cannot be in a conference, so the agent leaves.
+  const conference = `sb-${call.id}`;
+  let onHold = false;
+  const hold = async (): Promise<void> => {
+    if (onHold) return;
+    await account.rest.redirect(sid, conferenceTwiml(conference, {
+      waitUrl: ctx.url(`/telephony/twilio/hold?call_id=${call.id}&since=${Date.now()}`),
+      action: ctx.url(`/telephony/twilio/dial?call_id=${call.id}`),
+    }));
+    onHold = true;
   };
   return {
+    holdLeavesCall: true,
     hangup: async () => {
       try {
         await account.rest.endCall(sid, 'completed');
@@ -181,9 +195,21 @@ export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccou
     },
     transfer: async (to) => {
       // The caller leaves the stream for the dialled number; the Dial's action reports how that went.
-      await account.rest.redirect(sid, dialTwiml(to, { callerId: call.isOutgoing ? call.fromNumber : call.toNumber, action: ctx.url(`/telephony/twilio/dial?call_id=${call.id}`) }));
+      await account.rest.redirect(sid, dialTwiml(to, { callerId: ourNumber, action: ctx.url(`/telephony/twilio/dial?call_id=${call.id}`) }));
     },
-    setHold: unsupported('hold'),
-    addToConference: unsupported('a conference'),
+    setHold: async (on) => {
+      if (!on) throw new Error('on Twilio a caller on hold waits for the human added to the call; the agent has left and cannot take them off hold');
+      await hold();
+    },
+    addToConference: async (to, { placePrimaryOnHold }) => {
+      if (!placePrimaryOnHold) {
+        throw new Error('on Twilio the agent cannot stay on the line with the human in this version; set place_primary_on_hold (the caller waits on hold while the human is dialled, then talks to them)');
+      }
+      await hold();
+      await account.rest.addParticipant(conference, {
+        from: ourNumber, to, timeoutSec: TRANSFER_RING_SEC,
+        statusCallback: ctx.url(`/telephony/twilio/participant?call_id=${call.id}`),
+      });
+    },
   };
 }

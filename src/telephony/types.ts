@@ -122,4 +122,9 @@ export interface CallControl {
   sendDtmf?(digits: string): Promise<void>;
   setHold(on: boolean): Promise<void>;
   addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<void>;
+  /**
+   * Hold and conferences take the caller off the media stream (Twilio: the caller waits in a conference
+   * the agent cannot join), so after them the agent's part of the call is over, as after a transfer.
+   */
+  readonly holdLeavesCall?: boolean;
 }

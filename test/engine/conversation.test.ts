@@ -367,6 +367,26 @@ describe('actions', () => {
     void c.stt.say({ text: 'get me a manager' });
     await c.clock.advance(6000);
     expect(c.transport.commands.find((x) => x.command === 'transfer')).toMatchObject({ arg: '+14155550123' });
+    // The carrier takes the caller off the stream when it transfers: what the agent said first was heard by then.
+    const transferAt = c.transport.commands.find((x) => x.command === 'transfer')!.at;
+    const played = c.transport.played;
+    // (the scripted model speaks again after the tool result; a real call has ended by then)
+    const firstLineEnd = played.find((p, i) => played[i + 1]?.startMs !== p.endMs)!.endMs;
+    expect(transferAt).toBeGreaterThanOrEqual(firstLineEnd);
+  });
+
+  it('a warm transfer says its hold message, waits until the caller has heard it, then holds and dials', async () => {
+    const c = await call({
+      actions: [{ id: 'a4', type: 'action_warm_transfer', config: { phone_number: '+14155550124', hold_message: 'One moment while I connect you.' }, trigger: { type: 'action_trigger_function_call' } }],
+      llm: { rules: [{ when: 'person', toolCalls: [{ name: 'warm_transfer', arguments: '{}' }] }] },
+    });
+    void c.stt.say({ text: 'can I talk to a person' });
+    await c.clock.advance(8000);
+    const hold = c.transport.commands.find((x) => x.command === 'hold')!;
+    expect(hold).toBeDefined();
+    expect(hold.at).toBeGreaterThanOrEqual(Math.max(...c.transport.played.map((p) => p.endMs)));
+    expect(c.transport.commands.find((x) => x.command === 'conference')).toMatchObject({ arg: { to: '+14155550124', placePrimaryOnHold: true } });
+    expect(c.lines()).toContain('BOT: One moment while I connect you.');
   });
 });
 

@@ -269,6 +269,71 @@ describe('Twilio phone calls through the carrier emulator', () => {
     expect(done.action_history.map((h: Json) => h.action_type)).toContain('action_transfer_call');
   });
 
+  it('warm transfer: the caller waits on hold in the call\'s conference while the human is dialled in; they talk, and the record says who ended it', async () => {
+    const human = '+14155550125';
+    emu.setDestination(human, { answer: 'human', ringMs: 300, hangupAfterMs: 3000 });
+    const number = await line({
+      actions: [{ type: 'action_warm_transfer', config: { phone_number: human, hold_message: 'One moment, connecting you.' } }], initial_message: null,
+    });
+    openai.reply({ toolCalls: [{ id: 'call_wt_1', name: 'warm_transfer', arguments: ['{}'] }] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'can I talk to a person');
+    // The caller is held in a conference of the call's own, hearing the wait URL, until the human joins.
+    await call.waitForEvent((e) => e.type === 'conference-join', 8000);
+    await call.waitForEvent((e) => e.type === 'conference-wait', 8000);
+    const conf = await until(() => emu.conferences().find((c) => c.status === 'in-progress' && c.participants.some((p) => p.callSid === call.sid)), 'the conference to start');
+    const dialled = conf.participants.find((p) => p.via === 'api')!;
+    expect(dialled.number).toBe(human);
+    expect(conf.participants.find((p) => p.callSid === call.sid)!.startConferenceOnEnter).toBe(false);
+    const rec = (await callRecord(call.sid))!;
+    await until(async () => (await full(rec.id)).stage === 'transfer_successful', 'the human to answer');
+    // The agent left when the caller went on hold: what it said before is the transcript, then the human talks.
+    const lines = (await full(rec.id)).transcript.split('\n');
+    expect(lines).toEqual(['HUMAN: Can I talk to a person.', 'BOT: One moment, connecting you.']);
+    expect(call.status).toBe('in-progress');
+    // The human hangs up: the conference ends, the caller's Dial ends, and so does the call.
+    expect(await call.waitForEnd(10_000)).toBe('completed');
+    const done = await ended(rec.id);
+    expect(done).toMatchObject({ status: 'ended', stage: 'transfer_successful', stage_outcome: null });
+    expect(done.action_history.map((h: Json) => h.action_type)).toContain('action_warm_transfer');
+  });
+
+  it('warm transfer to a human who does not answer: the waiting caller hears an apology, and the record says transfer_unanswered', async () => {
+    const human = '+14155550126';
+    emu.setDestination(human, { answer: 'busy', ringMs: 200 });
+    const number = await line({ actions: [{ type: 'action_warm_transfer', config: { phone_number: human } }], initial_message: null });
+    openai.reply({ toolCalls: [{ id: 'call_wt_2', name: 'warm_transfer', arguments: ['{}'] }] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'can I talk to a person');
+    expect(await call.waitForEnd(10_000)).toBe('completed');
+    const said = call.events.filter((e) => e.type === 'say').map((e) => (e as { text: string }).text);
+    expect(said.at(-1)).toMatch(/nobody is available/);
+    const rec = (await callRecord(call.sid))!;
+    const done = await ended(rec.id);
+    expect(done).toMatchObject({ status: 'ended', stage: 'transfer_started', stage_outcome: 'transfer_unanswered' });
+    const conf = emu.conferences().find((c) => c.participants.some((p) => p.callSid === call.sid))!;
+    expect(conf.participants.find((p) => p.via === 'api')!.status).toBe('failed');
+  });
+
+  it('adding a human while the agent stays on the line is refused on Twilio, and the agent carries on', async () => {
+    const number = await line({ actions: [{ type: 'action_add_to_conference', config: { phone_number: '+14155550127', place_primary_on_hold: false } }], initial_message: null });
+    openai.reply({ toolCalls: [{ id: 'call_conf_1', name: 'add_to_conference', arguments: ['{}'] }] });
+    openai.reply({ text: ['I cannot add anyone right now.'] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'add my colleague');
+    const rec = (await until(() => callRecord(call.sid), 'the record'))!;
+    await until(async () => (await full(rec.id)).transcript?.includes('BOT: I cannot add anyone right now.'), 'the agent to go on');
+    expect(emu.conferences().some((c) => c.participants.some((p) => p.callSid === call.sid))).toBe(false);
+    await call.hangup();
+    const done = await ended(rec.id);
+    const failed = done.action_history.find((h: Json) => h.action_type === 'action_add_to_conference' && h.event_type === 'action_failed');
+    expect(failed.result.error).toMatch(/place_primary_on_hold/);
+    expect(done.stage_outcome).toBe('human_disconnected');
+  });
+
   it('outbound: calls/create dials through Twilio, the agent talks when the human answers, and calls/end hangs up', async () => {
     const from = await line();
     const to = '+12125550142';

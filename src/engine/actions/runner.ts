@@ -43,6 +43,8 @@ export interface ToolCallDescription {
   action?: EngineAction;
   /** A line to speak before `runTool`: an external action's `user_message` (speak_on_send) or a warm transfer's hold message. */
   sayBeforeRun?: string;
+  /** Everything said so far must have played before `runTool` (the action may take the caller off the stream). */
+  waitForPlayout?: boolean;
 }
 
 export interface ActionRunner {
@@ -127,6 +129,9 @@ const BUILTINS: Record<string, Builtin> = {
     parameters: emptyParams,
   },
 };
+
+/** Actions that can move the caller away from the agent's audio. */
+const HANDS_OFF = new Set(['action_transfer_call', 'action_warm_transfer', 'action_set_hold', 'action_add_to_conference']);
 
 function sanitizeToolName(name: string): string {
   return name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, TOOL_NAME_MAX);
@@ -419,7 +424,10 @@ export function createActionRunner(opts: ActionRunnerOptions): ActionRunner {
         const message = action.config.hold_message;
         if (typeof message === 'string' && message.trim()) sayBeforeRun = message.trim();
       }
-      return sayBeforeRun === undefined ? { action } : { action, sayBeforeRun };
+      // The caller leaves the media stream when these run (a carrier may redirect the call): what the
+      // agent said first must have reached them.
+      const handsOff = HANDS_OFF.has(action.type);
+      return { action, ...(sayBeforeRun === undefined ? {} : { sayBeforeRun }), ...(handsOff ? { waitForPlayout: true } : {}) };
     },
 
     phraseActions(spokenText) {

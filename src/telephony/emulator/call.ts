@@ -31,6 +31,19 @@
  *    <Stream statusCallback> gets StreamEvent stream-started / stream-stopped / stream-error; <Dial>
  *    rings the number, then continues with the next verb or requests `action` with DialCallStatus,
  *    DialCallSid, DialCallDuration (https://www.twilio.com/docs/voice/twiml/dial).
+ *  - TwiML <Conference> (https://www.twilio.com/docs/voice/twiml/conference) and the "Conference
+ *    Participant resource" (https://www.twilio.com/docs/voice/api/conference-participant-resource), with
+ *    the rules in ./conference.ts: <Dial><Conference> enters the room; while the conference has not
+ *    started (or the participant is on hold) the waitUrl (holdUrl) document plays — <Say>, <Play>, <Pause>,
+ *    <Redirect> only, anything else is error 13238 and skipped — and is requested again, with the call's
+ *    usual parameters, each time it runs out; it stops the moment the conference starts. Leaving the room
+ *    (the conference ended, a kick) completes the <Dial>: `action` is requested with DialCallStatus=completed
+ *    — "DialCallSid … DialCallDuration … not sent after dialing a conference" — or the next verb runs. New
+ *    TwiML through the REST API takes the call out of the room. A REST participant is an outbound-api call
+ *    with the StatusCallback / StatusCallbackEvent progress of any call, dialled by its destination script
+ *    (Timeout honoured), joining when answered and staying for its destination's hangupAfterMs (default
+ *    dialLegMs, as a <Dial>ed leg); when it leaves the room, Twilio hangs it up. <Say>/<Play> loop="0"
+ *    repeats 1000 times.
  *  - "IncomingPhoneNumber resource": an inbound call's StatusCallback is requested when the call ends.
  *  - Error 11200 (HTTP retrieval failure) and 12100 (document parse failure): Twilio tells the caller
  *    "an application error has occurred" and hangs up.
@@ -42,7 +55,8 @@ import { CallerSource, type SpeechSpan } from './caller.js';
 import { AgentRecorder, type AgentSpeech } from './playback.js';
 import { MediaSession, type ClearRecord, type MarkRecord, type ProtocolViolation, type StreamEnd, type StreamLogEvent } from './stream.js';
 import type { FrameMember, MediaTicker } from './ticker.js';
-import { parseTwiml, type StreamNoun, type TwimlVerb } from './twiml.js';
+import { DEFAULT_HOLD_MUSIC, type ConferenceEndReason, type ConferenceHub, type HeardAudio, type LeaveReason, type Participant } from './conference.js';
+import { parseTwiml, type ConferenceNoun, type StreamNoun, type TwimlVerb } from './twiml.js';
 import { deferred, newSid, rfc2822, sleep } from './util.js';
 import { sendWebhook, type WebhookSender } from './webhook.js';
 
@@ -51,7 +65,7 @@ export const TERMINAL_STATUSES: ReadonlySet<CallStatus> = new Set(['completed', 
 
 export type AnsweredBy = 'human' | 'machine_start' | 'machine_end_beep' | 'machine_end_silence' | 'machine_end_other' | 'fax' | 'unknown';
 
-export type WebhookKind = 'voice' | 'redirect' | 'action' | 'status' | 'amd' | 'stream-status';
+export type WebhookKind = 'voice' | 'redirect' | 'action' | 'status' | 'amd' | 'stream-status' | 'wait' | 'hold' | 'conference-status';
 
 export interface WebhookRecord {
   kind: WebhookKind;
@@ -60,6 +74,7 @@ export interface WebhookRecord {
   method: 'GET' | 'POST';
   params: Record<string, string>;
   status?: number;
+  contentType?: string;
   body?: string;
   error?: string;
   ms: number;
@@ -70,12 +85,22 @@ export type CallEvent = { atMs: number } & (
   | { type: 'status'; status: CallStatus }
   | { type: 'webhook'; webhook: WebhookRecord }
   | { type: 'verb'; verb: string; detail?: string }
-  | { type: 'say'; text: string; durationMs: number }
-  | { type: 'pause'; seconds: number }
-  | { type: 'play'; url?: string; digits?: string }
+  /** `during`: heard while waiting for a conference to start, or on hold in one (a waitUrl / holdUrl document). */
+  | { type: 'say'; text: string; durationMs: number; during?: 'wait' | 'hold' }
+  | { type: 'pause'; seconds: number; during?: 'wait' | 'hold' }
+  | { type: 'play'; url?: string; digits?: string; during?: 'wait' | 'hold' }
   | { type: 'dial'; to: string[]; callerId?: string; dialCallSid: string }
   | { type: 'dial-end'; dialCallSid: string; dialCallStatus: string; durationSec: number }
   | { type: 'reject'; reason: string }
+  /** Entered a conference (<Dial><Conference>, or a REST participant answering). */
+  | { type: 'conference-join'; name: string; conferenceSid: string; via: 'twiml' | 'api'; startConferenceOnEnter: boolean; endConferenceOnExit: boolean; muted: boolean }
+  /** Waiting (conference not started) or on hold: the waitUrl / holdUrl is requested (again, `round` > 1), or default music or silence plays. */
+  | { type: 'conference-wait'; name: string; conferenceSid: string; during: 'wait' | 'hold'; source: 'url' | 'default' | 'silence'; url?: string; round: number }
+  | { type: 'conference-start'; name: string; conferenceSid: string }
+  | { type: 'conference-hold'; name: string; conferenceSid: string; hold: boolean }
+  | { type: 'conference-mute'; name: string; conferenceSid: string; muted: boolean }
+  | { type: 'conference-leave'; name: string; conferenceSid: string; reason: LeaveReason }
+  | { type: 'conference-end'; name: string; conferenceSid: string; reason: ConferenceEndReason }
   | { type: 'amd'; answeredBy: AnsweredBy; durationMs: number }
   | { type: 'dtmf'; digit: string; delivered: boolean }
   | { type: 'hangup'; by: HangupBy }
@@ -115,6 +140,7 @@ export interface CallContext {
   authToken: string;
   ticker: MediaTicker;
   webhook: WebhookSender;
+  conferences: ConferenceHub;
   timeScale: number;
   sayMsPerChar: number;
   dialLegMs: number;
@@ -233,7 +259,7 @@ interface Source {
 
 interface Waiter { check(): boolean; fail(err: Error): void }
 
-type EventBody = DistributiveOmit<CallEvent, 'atMs'>;
+export type EventBody = DistributiveOmit<CallEvent, 'atMs'>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 const DEFAULT_RING_MS = 100;
@@ -261,6 +287,8 @@ export class EmulatedCall implements CallHandle, FrameMember {
   answeredAt?: number;
   readonly caller = new CallerSource();
   readonly agent: AgentRecorder;
+  /** The call's conference seat: entered by <Dial><Conference>, or (REST participants) to take when answered. */
+  participant?: Participant;
   private readonly t0 = performance.now();
   private seq = 0;
   private ended = false;
@@ -300,7 +328,8 @@ export class EmulatedCall implements CallHandle, FrameMember {
 
   private ms(perf: number): number { return perf - this.t0; }
 
-  private log(e: EventBody): void {
+  /** Appends to the call's event log (the conference hub logs joins, starts and leaves here too). */
+  log(e: EventBody): void {
     const ev = { atMs: this.now(), ...e } as CallEvent;
     this.events.push(ev);
     for (const l of this.eventListeners) l(ev);
@@ -475,7 +504,7 @@ export class EmulatedCall implements CallHandle, FrameMember {
   private async webhook(kind: WebhookKind, url: string, method: 'GET' | 'POST', params: Record<string, string>, signal?: AbortSignal): Promise<WebhookRecord> {
     const atMs = this.now();
     const r = await sendWebhook(this.ctx.webhook, { url, method, params }, signal);
-    const rec: WebhookRecord = { kind, url: r.url, method, params, status: r.status, body: r.body, error: r.error, ms: r.ms, atMs };
+    const rec: WebhookRecord = { kind, url: r.url, method, params, status: r.status, contentType: r.contentType, body: r.body, error: r.error, ms: r.ms, atMs };
     this.webhooks.push(rec);
     if (kind === 'status') this.statusCallbacks.push(rec);
     this.log({ type: 'webhook', webhook: rec });
@@ -519,10 +548,12 @@ export class EmulatedCall implements CallHandle, FrameMember {
     if (this.ended) return;
     this.startTime = Date.now();
     this.progress('initiated', 'initiated');
+    if (this.participant) this.ctx.conferences.progress(this.participant, 'connecting');
     await sleep(this.scaled(20), sig);
     if (this.ended) return;
     this.setStatus('ringing');
     this.progress('ringing', 'ringing');
+    if (this.participant) this.ctx.conferences.progress(this.participant, 'ringing');
     const d = this.ctx.destinationFor(this.to);
     const ring = this.scaled(d.ringMs ?? DEFAULT_RING_MS);
     const timeout = this.scaled(this.init.timeoutSec * 1000);
@@ -532,7 +563,8 @@ export class EmulatedCall implements CallHandle, FrameMember {
     if (this.ended) return;
     if (d.answer === 'busy') return this.end('busy', 'callee');
     this.answer();
-    await this.scriptDestination(d);
+    // A participant's leg, like a <Dial>ed one, hangs up after dialLegMs unless its destination says otherwise.
+    await this.scriptDestination(d, this.participant ? this.ctx.dialLegMs : undefined);
     if (this.ended) return;
 
     let extra: Record<string, string> | undefined;
@@ -557,6 +589,13 @@ export class EmulatedCall implements CallHandle, FrameMember {
       }
     }
     if (this.ended) return;
+    const p = this.participant;
+    if (p) {
+      if (!this.pendingRedirect) return this.runParticipant(p);
+      // Given new TwiML before it answered: it never joins.
+      this.participant = undefined;
+      this.ctx.conferences.leave(p, 'redirected');
+    }
     await this.execute({ kind: 'voice', url: this.init.url, twiml: this.init.url ? undefined : this.init.twiml, method: this.init.method, extra });
   }
 
@@ -600,7 +639,7 @@ export class EmulatedCall implements CallHandle, FrameMember {
   }
 
   /** What the answering party does on its own: a human's opening words, a machine's greeting and beep. */
-  private async scriptDestination(d: Destination): Promise<void> {
+  private async scriptDestination(d: Destination, defaultHangupAfterMs?: number): Promise<void> {
     if (d.answer === 'human') {
       if (d.audio !== undefined) void this.sendAudio(d.audio, { label: 'callee' }).catch(() => {});
     } else if (d.answer === 'machine') {
@@ -610,8 +649,9 @@ export class EmulatedCall implements CallHandle, FrameMember {
     } else if (d.answer === 'fax') {
       for (let i = 0; i < 5; i++) { void this.caller.audio(tone(1100, 500, -12), 'fax'); void this.caller.silence(3000); }
     }
-    if (d.hangupAfterMs !== undefined) {
-      void sleep(this.scaled(d.hangupAfterMs), this.lifecycle.signal).then(() => this.farEndHangup('callee'));
+    const hangupAfterMs = d.hangupAfterMs ?? defaultHangupAfterMs;
+    if (hangupAfterMs !== undefined) {
+      void sleep(this.scaled(hangupAfterMs), this.lifecycle.signal).then(() => this.farEndHangup('callee'));
     }
   }
 
@@ -637,6 +677,11 @@ export class EmulatedCall implements CallHandle, FrameMember {
     this.caller.flush();
     this.log({ type: 'hangup', by });
     this.setStatus(status);
+    const p = this.participant;
+    if (p) {
+      this.participant = undefined;
+      this.ctx.conferences.callEnded(p);
+    }
     if (this.direction === 'outbound-api') {
       if (!(status === 'canceled' && wasQueued)) this.progress('completed', status);
     } else if (this.init.statusCallback) {
@@ -753,7 +798,7 @@ export class EmulatedCall implements CallHandle, FrameMember {
       if (v.verb !== 'Redirect' && v.verb !== 'unsupported') this.answer();
       switch (v.verb) {
         case 'Say': {
-          const durationMs = this.scaled(v.text.length * this.ctx.sayMsPerChar * Math.max(1, v.loop));
+          const durationMs = this.sayMs(v);
           this.log({ type: 'verb', verb: 'Say' });
           this.log({ type: 'say', text: v.text, durationMs });
           await sleep(durationMs, signal);
@@ -767,10 +812,7 @@ export class EmulatedCall implements CallHandle, FrameMember {
         case 'Play': {
           this.log({ type: 'verb', verb: 'Play', detail: v.digits ? `digits ${v.digits}` : v.url });
           this.log({ type: 'play', url: v.url, digits: v.digits });
-          let ms = 0;
-          if (v.digits) for (const d of v.digits) ms += d === 'w' ? 500 : d === 'W' ? 1000 : 200;
-          if (v.url) ms += this.ctx.playUrlMs * Math.max(1, v.loop);
-          await sleep(this.scaled(ms), signal);
+          await sleep(this.playMs(v), signal);
           break;
         }
         case 'Hangup':
@@ -781,6 +823,13 @@ export class EmulatedCall implements CallHandle, FrameMember {
           this.log({ type: 'verb', verb: 'Redirect', detail: v.url });
           return { kind: 'redirect', url: this.resolveUrl(v.url, base), method: v.method };
         case 'Dial': {
+          if (v.conference) {
+            this.log({ type: 'verb', verb: 'Dial', detail: `Conference ${v.conference.name}` });
+            const r = await this.dialConference(v.conference, base, signal);
+            if (this.ended) return undefined;
+            if (v.action && !signal.aborted) return { kind: 'action', url: this.resolveUrl(v.action, base), method: v.method, extra: r };
+            break;
+          }
           this.log({ type: 'verb', verb: 'Dial', detail: v.numbers.join(', ') });
           const r = await this.dial(v, signal);
           if (this.ended) return undefined;
@@ -801,6 +850,166 @@ export class EmulatedCall implements CallHandle, FrameMember {
       }
     }
     return undefined;
+  }
+
+  /** <Say loop>: "0" repeats it until the call ends or 1000 times (https://www.twilio.com/docs/voice/twiml/say). */
+  private sayMs(v: Extract<TwimlVerb, { verb: 'Say' }>): number {
+    return this.scaled(v.text.length * this.ctx.sayMsPerChar * (v.loop === 0 ? 1000 : v.loop));
+  }
+
+  /** <Play loop>: "0" likewise (https://www.twilio.com/docs/voice/twiml/play); digits: 200 ms each, w 0.5 s, W 1 s. */
+  private playMs(v: Extract<TwimlVerb, { verb: 'Play' }>): number {
+    let ms = 0;
+    if (v.digits) for (const d of v.digits) ms += d === 'w' ? 500 : d === 'W' ? 1000 : 200;
+    if (v.url) ms += this.ctx.playUrlMs * (v.loop === 0 ? 1000 : v.loop);
+    return this.scaled(ms);
+  }
+
+  // ---- conferences ----
+
+  /**
+   * <Dial><Conference>: enters the room and stays until it leaves — the conference ends, it is kicked, or
+   * the call is redirected or ends. The <Dial> then completes (DialCallStatus=completed; Twilio sends no
+   * DialCallSid or DialCallDuration after a conference).
+   */
+  private async dialConference(noun: ConferenceNoun, base: string | undefined, signal: AbortSignal): Promise<Record<string, string>> {
+    const p = this.ctx.conferences.enter(this, noun.name, {
+      label: noun.participantLabel, startConferenceOnEnter: noun.startConferenceOnEnter, endConferenceOnExit: noun.endConferenceOnExit,
+      muted: noun.muted, beep: noun.beep, waitUrl: noun.waitUrl ? this.resolveUrl(noun.waitUrl, base) : noun.waitUrl, waitMethod: noun.waitMethod,
+      conferenceCallback: noun.statusCallback
+        ? { url: this.resolveUrl(noun.statusCallback, base), method: noun.statusCallbackMethod, events: noun.statusCallbackEvents }
+        : undefined,
+    });
+    this.participant = p;
+    await this.attend(p, signal);
+    if (this.participant === p) this.participant = undefined;
+    // Still in the room: the call was given new TwiML, which takes it out.
+    if (!p.gone) this.ctx.conferences.leave(p, this.ended ? 'hangup' : 'redirected');
+    return { DialCallStatus: 'completed' };
+  }
+
+  /** A REST participant's answered leg: in the conference until it leaves, then hung up (unless redirected). */
+  private async runParticipant(p: Participant): Promise<void> {
+    const ctrl = new AbortController();
+    this.session = ctrl;
+    this.ctx.conferences.answered(p);
+    await this.attend(p, ctrl.signal);
+    if (this.ended) return;
+    if (this.participant === p) this.participant = undefined;
+    if (ctrl.signal.aborted) {
+      this.ctx.conferences.leave(p, 'redirected');
+      const next = this.takeRedirect();
+      if (next) return this.execute(next);
+    }
+    // Out of the conference with no TwiML of its own: Twilio hangs up.
+    this.end('completed', 'twiml');
+  }
+
+  /** Stays in the conference, hearing the wait or hold audio while there is any to hear, until `p` leaves or `signal` aborts. */
+  private async attend(p: Participant, signal: AbortSignal): Promise<void> {
+    while (!p.gone && !signal.aborted && !this.ended) {
+      const phase = p.changed;
+      const sig = AbortSignal.any([signal, phase, this.lifecycle.signal]);
+      if (p.hold) await this.waitAudio(p, 'hold', p.holdUrl, p.holdMethod, sig);
+      else if (p.conference.status === 'init') await this.waitAudio(p, 'wait', p.waitUrl, p.waitMethod, sig);
+      else await untilAborted(sig);
+    }
+  }
+
+  /**
+   * A waitUrl / holdUrl until `sig` aborts: the document (<Say>, <Play>, <Pause>, <Redirect> only), and,
+   * when it runs out, the URL again. An audio file answer plays as <Play>; no URL is Twilio's default hold
+   * music (not fetched); an empty one is silence.
+   */
+  private async waitAudio(p: Participant, during: 'wait' | 'hold', url: string | undefined, method: 'GET' | 'POST', sig: AbortSignal): Promise<void> {
+    const c = p.conference;
+    const meta = { name: c.friendlyName, conferenceSid: c.sid, during };
+    if (url === '' || url === undefined) {
+      this.log({ type: 'conference-wait', ...meta, source: url === '' ? 'silence' : 'default', url: url === '' ? undefined : DEFAULT_HOLD_MUSIC, round: 1 });
+      if (url === undefined) this.heard(p, { during, kind: 'play', url: DEFAULT_HOLD_MUSIC });
+      return untilAborted(sig);
+    }
+    for (let round = 1; !sig.aborted && !this.ended; round++) {
+      this.log({ type: 'conference-wait', ...meta, source: 'url', url, round });
+      let next: { url: string; method: 'GET' | 'POST' } | undefined = { url, method };
+      let audibleMs = 0;
+      while (next && !sig.aborted) {
+        const doc = await this.loadWait(during, next.url, next.method, sig);
+        if (sig.aborted || this.ended) return;
+        if (!doc) return untilAborted(sig); // the error is logged; Twilio plays nothing more
+        if (doc === 'audio') {
+          const ms = this.scaled(this.ctx.playUrlMs);
+          this.log({ type: 'play', url: next.url, during });
+          this.heard(p, { during, kind: 'play', url: next.url });
+          audibleMs += ms;
+          await sleep(ms, sig);
+          break;
+        }
+        const r = await this.runWait(p, during, doc.verbs, doc.base, sig);
+        audibleMs += r.ms;
+        next = r.redirect;
+      }
+      // A document with nothing to hear is requested again, but not in a tight loop.
+      if (audibleMs <= 0) await sleep(Math.max(20, this.scaled(1000)), sig);
+    }
+  }
+
+  private async loadWait(during: 'wait' | 'hold', url: string, method: 'GET' | 'POST', sig: AbortSignal): Promise<'audio' | { verbs: TwimlVerb[]; base: string } | undefined> {
+    const r = await this.webhook(during, url, method, this.baseParams('in-progress'), sig);
+    if (sig.aborted || this.ended) return undefined;
+    if (r.error || !r.status || r.status < 200 || r.status >= 300) {
+      this.log({ type: 'twiml-error', code: 11200, message: `${during}Url ${method} ${url}: ${r.error ?? `HTTP ${r.status}`}` });
+      return undefined;
+    }
+    if (r.contentType && /^audio\//i.test(r.contentType)) return 'audio';
+    try {
+      return { verbs: parseTwiml(r.body ?? ''), base: url };
+    } catch (err) {
+      this.log({ type: 'twiml-error', code: 12100, message: `${during}Url ${url}: ${(err as Error).message}` });
+      return undefined;
+    }
+  }
+
+  private async runWait(p: Participant, during: 'wait' | 'hold', verbs: TwimlVerb[], base: string, sig: AbortSignal): Promise<{ ms: number; redirect?: { url: string; method: 'GET' | 'POST' } }> {
+    let total = 0;
+    for (const v of verbs) {
+      if (sig.aborted || this.ended) break;
+      switch (v.verb) {
+        case 'Say': {
+          const ms = this.sayMs(v);
+          this.log({ type: 'say', text: v.text, durationMs: ms, during });
+          this.heard(p, { during, kind: 'say', text: v.text });
+          total += ms;
+          await sleep(ms, sig);
+          break;
+        }
+        case 'Play': {
+          const ms = this.playMs(v);
+          this.log({ type: 'play', url: v.url, digits: v.digits, during });
+          this.heard(p, { during, kind: 'play', url: v.url ?? (v.digits ? `digits:${v.digits}` : undefined) });
+          total += ms;
+          await sleep(ms, sig);
+          break;
+        }
+        case 'Pause': {
+          const ms = this.scaled(v.length * 1000);
+          this.log({ type: 'pause', seconds: v.length, during });
+          this.heard(p, { during, kind: 'pause', seconds: v.length });
+          total += ms;
+          await sleep(ms, sig);
+          break;
+        }
+        case 'Redirect':
+          return { ms: total, redirect: { url: this.resolveUrl(v.url, base), method: v.method } };
+        default:
+          this.log({ type: 'twiml-error', code: 13238, message: `<${v.verb === 'unsupported' ? v.name : v.verb}> in a ${during}Url document (only Say, Play, Pause and Redirect): skipped` });
+      }
+    }
+    return { ms: total };
+  }
+
+  private heard(p: Participant, h: Omit<HeardAudio, 'atMs'>): void {
+    p.heard.push({ ...h, atMs: this.now() });
   }
 
   private async connectStream(noun: StreamNoun, signal: AbortSignal): Promise<StreamEnd | undefined> {
@@ -882,6 +1091,13 @@ export class EmulatedCall implements CallHandle, FrameMember {
     this.log({ type: 'dial-end', dialCallSid, dialCallStatus: status, durationSec: t.durationSec });
     return { DialCallStatus: status, DialCallSid: dialCallSid, DialCallDuration: String(t.durationSec), DialBridged: String(bridged) };
   }
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 function sipCode(status: string, d?: Destination): number {

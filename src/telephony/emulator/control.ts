@@ -17,6 +17,8 @@
  *   POST   /_emulator/calls/{sid}/hangup       {afterQueued?}
  *   GET    /_emulator/calls/{sid}/wait?for=end|stream|agent-audio|agent-silence[&ms=N][&timeoutMs=N]
  *   GET    /_emulator/calls/{sid}/agent.wav    what the agent said, as heard (8 kHz PCM16 WAV)
+ *   GET    /_emulator/conferences              every conference: status, participants, what waiting callers heard
+ *   GET    /_emulator/conferences/{sid|name}   one of them
  *
  * No Twilio document applies; it follows the same loopback-only, no-secrets stance as the test fakes
  * (the Auth Token is never returned here).
@@ -102,6 +104,13 @@ export async function handleControl(core: EmulatorCore, method: string, path: st
       if (number === 'default') core.setDefaultDestination(d);
       else core.setDestination(number, d);
       return { status: 204 };
+    }
+
+    if (parts[0] === 'conferences' && method === 'GET') {
+      if (parts.length === 1) return { status: 200, body: { conferences: core.conferences() } };
+      const c = parts.length === 2 ? core.getConference(parts[1]) : undefined;
+      if (!c) throw new ControlError(404, `no conference ${parts.slice(1).join('/')}`);
+      return { status: 200, body: c };
     }
 
     if (parts[0] === 'calls') {

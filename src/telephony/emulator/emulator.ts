@@ -9,6 +9,7 @@
  *   await call.hangup();  await call.waitForEnd();
  *   call.metrics().responseLatencies; call.agentWav(); call.events; call.protocolViolations;
  *   emu.setDestination('+12125550123', { answer: 'machine', greetingMs: 2000 });  // outbound scripting
+ *   emu.conferences();  emu.getConference('sb-1');   // rooms, participants, what waiting callers heard
  *   await emu.close();
  *
  * API (see the types for details):
@@ -16,11 +17,17 @@
  *  - Emulator: url, accountSid, authToken, calls, protocolViolations; addNumber(number, config?),
  *    numbers(), reserveNumber(number, taken?); setDestination(number, d | undefined),
  *    setDefaultDestination(d); placeInboundCall(opts): Promise<CallHandle>; getCall(sid); onCall(fn);
- *    nextCall(filter?, timeoutMs?); stats(); close().
+ *    nextCall(filter?, timeoutMs?); conferences(); getConference(sidOrName); stats(); close().
  *  - CallHandle (./call.ts): sendAudio/sendSilence/sendDtmf/hangup as the far end; waitForStream,
  *    waitForAgentAudio, waitForAgentSilence, waitForStatus, waitForEnd, waitForEvent; events,
  *    webhooks, statusCallbacks, streams, marks, clears, transfers, protocolViolations; agentAudio(),
  *    agentWav(), saveAgentWav(path), metrics().
+ *  - Conferences (./conference.ts): <Dial><Conference> and the Conference / Participants resources;
+ *    conferences() gives each room's sid, name, status (init → in-progress → completed), end reason and
+ *    participants (callSid, label, via twiml|api, number, status, startConferenceOnEnter,
+ *    endConferenceOnExit, muted, hold, joinedAt, leftAt, leaveReason, heard: the wait/hold audio), and its
+ *    status callbacks. Calls log conference-join / -wait / -start / -hold / -mute / -leave / -end events,
+ *    and what a waiting or held caller hears as say / play / pause events with `during: 'wait' | 'hold'`.
  *  - Over HTTP: Twilio's REST subset under /2010-04-01 (./rest.ts) and the emulator's own control API
  *    under /_emulator (./control.ts).
  *
@@ -30,16 +37,18 @@
  *
  * Followed: "Call resource", "IncomingPhoneNumber resource", "AvailablePhoneNumber resources", "Media
  * Streams - WebSocket Messages", "Webhooks security", TwiML <Connect>/<Stream>/<Reject>/<Hangup>/<Dial>/
- * <Say>/<Pause>/<Play>, "Answering Machine Detection" (https://www.twilio.com/docs/...; the files below
- * cite each page where it is applied).
+ * <Conference>/<Say>/<Pause>/<Play>, "Answering Machine Detection", "Conference resource", "Conference
+ * Participant resource" (https://www.twilio.com/docs/...; the files below cite each page where it is
+ * applied).
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { CallerAudio } from './audio.js';
 import { EmulatedCall, TERMINAL_STATUSES, type CallContext, type CallHandle, type Destination } from './call.js';
+import { ConferenceHub, conferenceInfo, type Conference, type ConferenceInfo, type Participant } from './conference.js';
 import { handleControl } from './control.js';
 import { DEFAULT_AREA_CODES, NumberInventory, incomingNumberJson, type AreaInfo } from './numbers.js';
-import { errorBody, handleRest, readBody, type OutboundCallParams, type RestCore } from './rest.js';
+import { errorBody, handleRest, readBody, type OutboundCallParams, type ParticipantParams, type RestCore } from './rest.js';
 import type { ProtocolViolation } from './stream.js';
 import { MediaTicker, type TickerStats } from './ticker.js';
 import { isE164, newSid } from './util.js';
@@ -138,6 +147,10 @@ export interface Emulator {
   onCall(fn: (call: CallHandle) => void): () => void;
   /** The next new call matching `filter`. */
   nextCall(filter?: (call: CallHandle) => boolean, timeoutMs?: number): Promise<CallHandle>;
+  /** Every conference so far (oldest first), as a snapshot. */
+  conferences(): ConferenceInfo[];
+  /** A conference by SID, or the running (else the latest) one with this friendly name. */
+  getConference(sidOrName: string): ConferenceInfo | undefined;
   stats(): EmulatorStats;
   /** Ends every call (stream `stop`, final callbacks, up to 2 s), then stops listening. */
   close(): Promise<void>;
@@ -153,6 +166,8 @@ export interface EmulatorCore extends RestCore {
   placeInboundCall(opts: InboundCallOptions): Promise<CallHandle>;
   getCall(sid: string): CallHandle | undefined;
   callList(): CallHandle[];
+  conferences(): ConferenceInfo[];
+  getConference(sidOrName: string): ConferenceInfo | undefined;
   stats(): EmulatorStats;
 }
 
@@ -165,6 +180,7 @@ class EmulatorImpl implements Emulator, EmulatorCore {
   readonly inventory: NumberInventory;
   readonly ticker: MediaTicker;
   readonly violations: ProtocolViolation[] = [];
+  readonly conferenceHub: ConferenceHub;
   private readonly destinations = new Map<string, Destination>();
   private defaultDestination: Destination;
   private readonly listeners = new Set<(c: CallHandle) => void>();
@@ -175,9 +191,10 @@ class EmulatorImpl implements Emulator, EmulatorCore {
     this.ticker = new MediaTicker(opts.lateAfterMs ?? 10);
     this.defaultDestination = opts.defaultDestination ?? DEFAULT_DESTINATION;
     for (const [n, d] of Object.entries(opts.destinations ?? {})) this.destinations.set(n, d);
+    const webhook = { authToken, rewriteUrl: opts.rewriteUrl, timeoutMs: opts.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS };
+    this.conferenceHub = new ConferenceHub(accountSid, webhook);
     this.ctx = {
-      accountSid, authToken, ticker: this.ticker,
-      webhook: { authToken, rewriteUrl: opts.rewriteUrl, timeoutMs: opts.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS },
+      accountSid, authToken, ticker: this.ticker, conferences: this.conferenceHub, webhook,
       timeScale: opts.timeScale ?? 1, sayMsPerChar: opts.sayMsPerChar ?? 60, dialLegMs: opts.dialLegMs ?? 2000,
       playUrlMs: opts.playUrlMs ?? 1000, logMedia: opts.logMedia ?? false, tlsInsecure: opts.tlsInsecure ?? false,
       speechDbfs: opts.speechDbfs ?? -45, keepAudio: opts.keepAgentAudio ?? true,
@@ -234,6 +251,28 @@ class EmulatorImpl implements Emulator, EmulatorCore {
     this.register(call);
     void call.runOutbound().catch((err) => this.crashed(call, err));
     return call;
+  }
+
+  /** The Participants resource: places a call to `p.to` that joins `conference` when answered. */
+  addParticipant(conference: Conference, p: ParticipantParams): Participant {
+    const call = new EmulatedCall(this.ctx, {
+      direction: 'outbound-api', from: p.from, to: p.to, phoneNumberSid: p.phoneNumberSid, method: 'POST',
+      statusCallback: p.statusCallback, statusCallbackMethod: p.statusCallbackMethod, statusCallbackEvents: p.statusCallbackEvents,
+      machineDetectionTimeoutSec: 30, asyncAmd: false, asyncAmdStatusCallbackMethod: 'POST', timeoutSec: p.timeoutSec,
+    });
+    const participant = this.conferenceHub.add(conference, call, p.options);
+    call.participant = participant;
+    this.register(call);
+    void call.runOutbound().catch((err) => this.crashed(call, err));
+    return participant;
+  }
+
+  conferences(): ConferenceInfo[] { return this.conferenceHub.list().map(conferenceInfo); }
+
+  getConference(sidOrName: string): ConferenceInfo | undefined {
+    const hub = this.conferenceHub;
+    const c = hub.find(sidOrName) ?? hub.list().filter((x) => x.friendlyName === sidOrName).pop();
+    return c ? conferenceInfo(c) : undefined;
   }
 
   async placeInboundCall(o: InboundCallOptions): Promise<CallHandle> {

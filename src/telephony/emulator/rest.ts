@@ -15,6 +15,16 @@
  *    AsyncAmd, AsyncAmdStatusCallback(Method), Timeout 1–600 default 60, SendDigits "If both SendDigits and
  *    MachineDetection parameters are provided, then MachineDetection will be ignored"), fetch, list,
  *    update (Status, Url, Method, Twiml).
+ *  - "Conference resource" (https://www.twilio.com/docs/voice/api/conference-resource): read filtered by
+ *    FriendlyName / Status (newest first), fetch, update Status=completed.
+ *  - "Conference Participant resource" (https://www.twilio.com/docs/voice/api/conference-participant-resource):
+ *    create under a conference SID or FriendlyName — "if the conference does not exist, it is created" —
+ *    with From, To (required; the From rules of a call), Timeout (5–600, default 60), Label,
+ *    StartConferenceOnEnter (default true), EndConferenceOnExit, Muted, Beep, WaitUrl, WaitMethod,
+ *    StatusCallback, StatusCallbackMethod, StatusCallbackEvent (initiated ringing answered completed,
+ *    space separated or repeated; default completed), ConferenceStatusCallback(Method, Event); 201 with
+ *    status queued; read (Muted, Hold filters), fetch and update (Muted, Hold, HoldUrl, HoldMethod,
+ *    EndConferenceOnExit) by CallSid or Label, delete (kick, 204).
  *  - "IncomingPhoneNumber resource" (https://www.twilio.com/docs/phone-numbers/api/incomingphonenumber-resource):
  *    create with PhoneNumber or AreaCode, read filtered by PhoneNumber / FriendlyName, fetch, update, delete (204).
  *  - "AvailablePhoneNumber Local / TollFree" (https://www.twilio.com/docs/phone-numbers/api/availablephonenumberlocal-resource).
@@ -26,10 +36,13 @@
  *
  * Chosen where Twilio's documentation says nothing: a request for another account's SID with valid
  * credentials answers 404 20404 (as for any resource the caller cannot see); only `.json` paths are
- * served (Twilio would answer XML without the suffix); only IsoCountry US has an inventory.
+ * served (Twilio would answer XML without the suffix); only IsoCountry US has an inventory; a conference is
+ * fetched, updated and its participants read by SID only (the FriendlyName works for creating a
+ * participant); a participant's missing To / From answer 21201 / 21213 as for a call.
  */
 import type http from 'node:http';
 import { TERMINAL_STATUSES, type EmulatedCall } from './call.js';
+import { conferenceJson, participantJson, type Conference, type ConferenceHub, type Participant, type ParticipantOptions } from './conference.js';
 import { incomingNumberJson, type IncomingNumber, type NumberInventory } from './numbers.js';
 import { formatNumber, isE164, rfc2822 } from './util.js';
 
@@ -40,6 +53,19 @@ export interface RestCore {
   inventory: NumberInventory;
   callMap: Map<string, EmulatedCall>;
   createOutboundCall(p: OutboundCallParams): EmulatedCall;
+  conferenceHub: ConferenceHub;
+  addParticipant(conference: Conference, p: ParticipantParams): Participant;
+}
+
+export interface ParticipantParams {
+  from: string;
+  to: string;
+  phoneNumberSid: string;
+  timeoutSec: number;
+  statusCallback?: string;
+  statusCallbackMethod: 'GET' | 'POST';
+  statusCallbackEvents: Set<string>;
+  options: ParticipantOptions;
 }
 
 export interface OutboundCallParams {
@@ -128,6 +154,29 @@ export function handleRest(core: RestCore, req: { method: string; path: string; 
       if (req.method === 'GET') return listCalls(core, p, req.path);
       return only(req.method, ['GET', 'POST'], () => createCall(core, p));
     }
+    if (rest === 'Conferences.json') return only(req.method, ['GET'], () => listConferences(core, p, req.path));
+    if ((r = /^Conferences\/([^/]+)\.json$/.exec(rest))) {
+      const conf = conferenceBySid(core, r[1], req.path);
+      if (req.method === 'GET') return { status: 200, body: conferenceJson(conf) };
+      if (req.method === 'POST') return { status: 200, body: conferenceJson(updateConference(core, conf, p)) };
+      throw methodNotAllowed(req.method);
+    }
+    if ((r = /^Conferences\/([^/]+)\/Participants\.json$/.exec(rest))) {
+      if (req.method === 'POST') return createParticipant(core, decode(r[1]), p, req.path);
+      const conf = conferenceBySid(core, r[1], req.path);
+      if (req.method === 'GET') return listParticipants(conf, p, req.path);
+      throw methodNotAllowed(req.method);
+    }
+    if ((r = /^Conferences\/([^/]+)\/Participants\/([^/]+)\.json$/.exec(rest))) {
+      const conf = conferenceBySid(core, r[1], req.path);
+      const key = decode(r[2]);
+      const part = conf.listed.find((x) => x.callSid === key) ?? conf.listed.find((x) => x.label !== undefined && x.label === key);
+      if (!part) throw notFound(req.path);
+      if (req.method === 'GET') return { status: 200, body: participantJson(part) };
+      if (req.method === 'POST') return { status: 200, body: participantJson(updateParticipant(core, part, p)) };
+      if (req.method === 'DELETE') { core.conferenceHub.leave(part, 'kicked'); return { status: 204 }; }
+      throw methodNotAllowed(req.method);
+    }
     if ((r = /^Calls\/([^/]+)\.json$/.exec(rest))) {
       const call = core.callMap.get(r[1]);
       if (!call) throw notFound(req.path);
@@ -194,7 +243,7 @@ function accountJson(core: RestCore): Record<string, unknown> {
   return {
     auth_token: core.authToken, date_created: rfc2822(core.dateCreated), date_updated: rfc2822(core.dateCreated),
     friendly_name: 'Switchboard emulator account', owner_account_sid: core.accountSid, sid: core.accountSid, status: 'active',
-    subresource_uris: { calls: `${base}/Calls.json`, incoming_phone_numbers: `${base}/IncomingPhoneNumbers.json`, available_phone_numbers: `${base}/AvailablePhoneNumbers.json` },
+    subresource_uris: { calls: `${base}/Calls.json`, conferences: `${base}/Conferences.json`, incoming_phone_numbers: `${base}/IncomingPhoneNumbers.json`, available_phone_numbers: `${base}/AvailablePhoneNumbers.json` },
     type: 'Full', uri: `${base}.json`,
   };
 }
@@ -338,6 +387,115 @@ function updateCall(call: EmulatedCall, p: URLSearchParams): EmulatedCall {
     call.redirect({ url, twiml, method: method(p.get('Method')) });
   }
   return call;
+}
+
+// ---- conferences ----
+
+const decode = (s: string): string => { try { return decodeURIComponent(s); } catch { return s; } };
+
+function conferenceBySid(core: RestCore, id: string, path: string): Conference {
+  const c = core.conferenceHub.bySid(decode(id));
+  if (!c) throw notFound(path);
+  return c;
+}
+
+/** Absent → `dflt`; otherwise "true" (any case) is true and, as Twilio says of Muted, "any value other than true or false is interpreted as false". */
+function flag(p: URLSearchParams, name: string, dflt: boolean): boolean {
+  const v = p.get(name);
+  if (v === null || v === '') return dflt;
+  return v.trim().toLowerCase() === 'true';
+}
+
+function optionalFlag(p: URLSearchParams, name: string): boolean | undefined {
+  return p.has(name) ? flag(p, name, false) : undefined;
+}
+
+function listConferences(core: RestCore, p: URLSearchParams, path: string): RestReply {
+  const name = p.get('FriendlyName');
+  const status = p.get('Status');
+  const all = core.conferenceHub.list().filter((c) => (!name || c.friendlyName === name) && (!status || c.status === status))
+    .sort((a, b) => b.dateCreated - a.dateCreated);
+  const { size, page: pg } = page(p);
+  return { status: 200, body: listBody('conferences', all.slice(pg * size, pg * size + size).map(conferenceJson), p, path, all.length) };
+}
+
+function updateConference(core: RestCore, c: Conference, p: URLSearchParams): Conference {
+  const status = p.get('Status');
+  if (status) {
+    if (status !== 'completed') throw bad(21218, `Status ${status} is not valid (completed)`);
+    core.conferenceHub.end(c, 'conference-ended-via-api');
+  }
+  return c;
+}
+
+function createParticipant(core: RestCore, id: string, p: URLSearchParams, path: string): RestReply {
+  const to = p.get('To');
+  if (!to) throw bad(21201, "No 'To' number is specified");
+  if (!isE164(to.trim())) throw bad(21211, `Invalid 'To' Phone Number: ${to}`);
+  const from = p.get('From');
+  if (!from) throw bad(21213, "No 'From' number is specified");
+  if (!isE164(from.trim())) throw bad(21212, `Invalid 'From' Phone Number: ${from}`);
+  const owned = core.inventory.findOwned(from.trim());
+  if (!owned) {
+    throw bad(21210, `The source phone number provided, ${from}, is not yet verified for your account. You may only make calls from phone numbers that you've verified or purchased from Twilio.`);
+  }
+  const statusCallback = p.get('StatusCallback') || undefined;
+  if (statusCallback && !isHttpUrl(statusCallback)) throw bad(21609, `StatusCallback is not a valid URL: ${statusCallback}`);
+  const conferenceCallback = p.get('ConferenceStatusCallback') || undefined;
+  if (conferenceCallback && !isHttpUrl(conferenceCallback)) throw bad(21609, `ConferenceStatusCallback is not a valid URL: ${conferenceCallback}`);
+  const waitUrl = p.get('WaitUrl');
+  if (waitUrl && !isHttpUrl(waitUrl)) throw bad(21205, `WaitUrl is not a valid URL: ${waitUrl}`);
+  const timeout = p.has('Timeout') ? Number(p.get('Timeout')) : 60;
+  const beep = p.get('Beep') ?? 'true';
+  const options: ParticipantOptions = {
+    label: p.get('Label') || undefined,
+    startConferenceOnEnter: flag(p, 'StartConferenceOnEnter', true), endConferenceOnExit: flag(p, 'EndConferenceOnExit', false),
+    muted: flag(p, 'Muted', false), beep: ['true', 'false', 'onEnter', 'onExit'].includes(beep) ? beep : 'true',
+    waitUrl: waitUrl === null ? undefined : waitUrl, waitMethod: method(p.get('WaitMethod')),
+    conferenceCallback: conferenceCallback
+      ? { url: conferenceCallback, method: method(p.get('ConferenceStatusCallbackMethod')), events: events(p, 'ConferenceStatusCallbackEvent') }
+      : undefined,
+  };
+  // A SID names that conference; anything else is a friendly name, and Twilio creates the conference when
+  // none of that name is running.
+  const hub = core.conferenceHub;
+  let conf: Conference;
+  if (/^CF[0-9a-fA-F]{32}$/.test(id)) {
+    const c = hub.bySid(id);
+    if (!c || c.status === 'completed') throw notFound(path);
+    conf = c;
+  } else conf = hub.open(id);
+  const part = core.addParticipant(conf, {
+    from: from.trim(), to: to.trim(), phoneNumberSid: owned.sid,
+    timeoutSec: Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.max(timeout, 5), 600) : 60,
+    statusCallback, statusCallbackMethod: method(p.get('StatusCallbackMethod')),
+    statusCallbackEvents: new Set(events(p, 'StatusCallbackEvent').filter((e) => EVENTS.has(e))), options,
+  });
+  return { status: 201, body: participantJson(part) };
+}
+
+function events(p: URLSearchParams, name: string): string[] {
+  const out: string[] = [];
+  for (const v of p.getAll(name)) for (const e of v.split(/[\s,]+/)) if (e && !out.includes(e)) out.push(e);
+  return out;
+}
+
+function listParticipants(c: Conference, p: URLSearchParams, path: string): RestReply {
+  const muted = optionalFlag(p, 'Muted');
+  const hold = optionalFlag(p, 'Hold');
+  const all = c.listed.filter((x) => (muted === undefined || x.muted === muted) && (hold === undefined || x.hold === hold));
+  const { size, page: pg } = page(p);
+  return { status: 200, body: listBody('participants', all.slice(pg * size, pg * size + size).map(participantJson), p, path, all.length) };
+}
+
+function updateParticipant(core: RestCore, part: Participant, p: URLSearchParams): Participant {
+  const holdUrl = p.get('HoldUrl');
+  if (holdUrl && !isHttpUrl(holdUrl)) throw bad(21205, `HoldUrl is not a valid URL: ${holdUrl}`);
+  core.conferenceHub.update(part, {
+    muted: optionalFlag(p, 'Muted'), hold: optionalFlag(p, 'Hold'), endConferenceOnExit: optionalFlag(p, 'EndConferenceOnExit'),
+    holdUrl: holdUrl === null ? undefined : holdUrl, holdMethod: p.has('HoldMethod') ? method(p.get('HoldMethod'), 'GET') : undefined,
+  });
+  return part;
 }
 
 export function callJson(c: EmulatedCall): Record<string, unknown> {

@@ -12,6 +12,11 @@
  *  - <Redirect method> url (https://www.twilio.com/docs/voice/twiml/redirect);
  *  - <Dial action method timeout callerId timeLimit> with a bare number or <Number> nouns
  *    (https://www.twilio.com/docs/voice/twiml/dial, https://www.twilio.com/docs/voice/twiml/number);
+ *  - <Dial><Conference muted beep startConferenceOnEnter (default true) endConferenceOnExit (default
+ *    false) waitUrl waitMethod (default POST) maxParticipants participantLabel statusCallback
+ *    statusCallbackEvent (space separated) statusCallbackMethod>name</Conference>
+ *    (https://www.twilio.com/docs/voice/twiml/conference): a waitUrl left out means Twilio's default hold
+ *    music, an empty one silence;
  *  - <Connect action method><Stream url name statusCallback statusCallbackMethod><Parameter name value/>
  *    (https://www.twilio.com/docs/voice/twiml/connect, https://www.twilio.com/docs/voice/twiml/stream).
  * Other verbs (<Gather>, <Record>, <Enqueue>, <Start>, …) parse as `unsupported`: the emulator records and
@@ -28,6 +33,23 @@ export interface StreamNoun {
   parameters: Record<string, string>;
 }
 
+export interface ConferenceNoun {
+  /** The room's name (namespaced to the account). */
+  name: string;
+  muted: boolean;
+  beep: 'true' | 'false' | 'onEnter' | 'onExit';
+  startConferenceOnEnter: boolean;
+  endConferenceOnExit: boolean;
+  /** Undefined: Twilio's default hold music; '': silence. */
+  waitUrl?: string;
+  waitMethod: 'GET' | 'POST';
+  maxParticipants: number;
+  participantLabel?: string;
+  statusCallback?: string;
+  statusCallbackMethod: 'GET' | 'POST';
+  statusCallbackEvents: string[];
+}
+
 export type TwimlVerb =
   | { verb: 'Say'; text: string; voice?: string; language?: string; loop: number }
   | { verb: 'Pause'; length: number }
@@ -35,7 +57,7 @@ export type TwimlVerb =
   | { verb: 'Hangup' }
   | { verb: 'Reject'; reason: 'rejected' | 'busy' }
   | { verb: 'Redirect'; url: string; method: 'GET' | 'POST' }
-  | { verb: 'Dial'; numbers: string[]; callerId?: string; timeout: number; timeLimit?: number; action?: string; method: 'GET' | 'POST' }
+  | { verb: 'Dial'; numbers: string[]; conference?: ConferenceNoun; callerId?: string; timeout: number; timeLimit?: number; action?: string; method: 'GET' | 'POST' }
   | { verb: 'Connect'; stream?: StreamNoun; other?: string; action?: string; method: 'GET' | 'POST' }
   | { verb: 'unsupported'; name: string };
 
@@ -44,6 +66,12 @@ export class TwimlError extends Error {
 }
 
 const method = (v: string | undefined): 'GET' | 'POST' => (v?.toUpperCase() === 'GET' ? 'GET' : 'POST');
+
+/** "true" / "false" in any case; anything else (Twilio warns, e.g. 13232) keeps the default. */
+function bool(v: string | undefined, dflt: boolean): boolean {
+  const x = v?.trim().toLowerCase();
+  return x === 'true' ? true : x === 'false' ? false : dflt;
+}
 
 function int(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined || v.trim() === '') return dflt;
@@ -84,14 +112,16 @@ function toVerb(el: XmlElement): TwimlVerb {
     }
     case 'Dial': {
       const numbers: string[] = [];
+      let conference: ConferenceNoun | undefined;
       const bare = textOf(el).trim();
       if (bare) numbers.push(bare);
       for (const c of elementsOf(el)) {
         if (c.name === 'Number') numbers.push(textOf(c).trim());
-        else numbers.push(`${c.name.toLowerCase()}:${textOf(c).trim()}`); // <Client>, <Sip>, <Conference>…: recorded as such
+        else if (c.name === 'Conference') conference ??= toConference(c);
+        else numbers.push(`${c.name.toLowerCase()}:${textOf(c).trim()}`); // <Client>, <Sip>, <Queue>…: recorded as such
       }
       return {
-        verb: 'Dial', numbers, callerId: a.callerId, timeout: int(a.timeout, 30, 'timeout'),
+        verb: 'Dial', numbers, ...(conference ? { conference } : {}), callerId: a.callerId, timeout: int(a.timeout, 30, 'timeout'),
         timeLimit: a.timeLimit !== undefined ? int(a.timeLimit, 14400, 'timeLimit') : undefined,
         action: a.action, method: method(a.method),
       };
@@ -118,4 +148,19 @@ function toVerb(el: XmlElement): TwimlVerb {
     default:
       return { verb: 'unsupported', name: el.name };
   }
+}
+
+function toConference(el: XmlElement): ConferenceNoun {
+  const a = el.attrs;
+  const name = textOf(el).trim();
+  if (!name) throw new TwimlError('<Conference> without a name');
+  const beep: ConferenceNoun['beep'] = a.beep === 'onEnter' || a.beep === 'onExit' ? a.beep : bool(a.beep, true) ? 'true' : 'false';
+  return {
+    name, muted: bool(a.muted, false), beep,
+    startConferenceOnEnter: bool(a.startConferenceOnEnter, true), endConferenceOnExit: bool(a.endConferenceOnExit, false),
+    waitUrl: a.waitUrl === undefined ? undefined : a.waitUrl.trim(), waitMethod: method(a.waitMethod),
+    maxParticipants: Math.min(250, Math.max(2, Math.floor(int(a.maxParticipants, 250, 'maxParticipants')))),
+    participantLabel: a.participantLabel, statusCallback: a.statusCallback, statusCallbackMethod: method(a.statusCallbackMethod),
+    statusCallbackEvents: (a.statusCallbackEvent ?? '').split(/[\s,]+/).filter(Boolean),
+  };
 }

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-export type SidPrefix = 'AC' | 'CA' | 'PN' | 'MZ';
+export type SidPrefix = 'AC' | 'CA' | 'CF' | 'PN' | 'MZ';
 
 export function newSid(prefix: SidPrefix): string {
   return prefix + randomBytes(16).toString('hex');

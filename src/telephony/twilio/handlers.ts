@@ -6,7 +6,10 @@
  *           with <Connect><Stream> to a signed, single-use media URL; reject calls the number must not take.
  *  - status (StatusCallback): the call's progress drives status, stage, times and stage_outcome.
  *  - amd    (AsyncAmdStatusCallback): answering-machine detection → human_detection_result.
- *  - dial   (a transfer's <Dial action>): how the transfer went.
+ *  - dial   (a transfer's <Dial action>, or a warm transfer's conference ending): how the transfer went.
+ *  - hold   (a warm transfer's conference waitUrl): what the caller hears on hold, until a time limit.
+ *  - participant (StatusCallback of the human dialled into a warm transfer): answered → transfer_successful;
+ *           never answered → transfer_unanswered, and the waiting caller hears an apology and is hung up on.
  *
  * Parameters follow "TwiML Voice: Twilio's request to your application" and "Call resource: StatusCallback
  * parameters / AnsweredBy" (https://www.twilio.com/docs/voice/twiml#request-parameters,
@@ -18,7 +21,7 @@ import { acceptInbound } from '../inbound.js';
 import type { TwilioCarrierAccount } from '../accounts.js';
 import type { TelephonyContext } from '../context.js';
 import { createStreamToken } from '../streamToken.js';
-import { formParams, hangupTwiml, rejectTwiml, sayAndHangupTwiml, streamTwiml, validTwilioSignature } from './webhooks.js';
+import { formParams, hangupTwiml, holdTwiml, rejectTwiml, sayAndHangupTwiml, streamTwiml, validTwilioSignature } from './webhooks.js';
 
 export interface WebhookRequest {
   /** Path and query as received (e.g. `/telephony/twilio/status?call_id=…`). */
@@ -215,4 +218,54 @@ export async function twilioDial(ctx: TelephonyContext, req: WebhookRequest): Pr
     await ctx.store.calls.advance(ctx.store.db, call.id, { stageOutcome: 'transfer_unanswered' });
   }
   return twiml(hangupTwiml());
+}
+
+/** A caller left on hold longer than this, with nobody arriving, is told so and hung up on. */
+export const HOLD_LIMIT_MS = 5 * 60_000;
+const HOLD_GIVE_UP = 'Sorry, nobody is available to take your call right now. Please try again later. Goodbye.';
+
+export async function twilioHold(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
+  const params = formParams(req.rawBody);
+  const call = await loadCall(ctx, req, params);
+  if (!call) return notFound;
+  const account = await twilioAccount(ctx, call);
+  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const q = new URLSearchParams(req.pathAndQuery.slice(req.pathAndQuery.indexOf('?') + 1));
+  const since = Number(q.get('since'));
+  if (Number.isFinite(since) && Date.now() - since > HOLD_LIMIT_MS && call.telephonyId) {
+    // A wait URL cannot hang up; moving the call to new TwiML takes it out of the conference.
+    await ctx.store.calls.advance(ctx.store.db, call.id, { stageOutcome: 'transfer_unanswered' });
+    await account.rest.redirect(call.telephonyId, sayAndHangupTwiml(HOLD_GIVE_UP)).catch((err: unknown) => {
+      ctx.log.warn({ err: (err as Error).message, callId: call.id }, 'could not end a hold that ran out');
+    });
+    return twiml(holdTwiml({ pauseSec: 5 }));
+  }
+  // One round of hold audio; Twilio requests the wait URL again when it ends. (The agent has already said
+  // the action's hold message.)
+  return twiml(holdTwiml({ musicUrl: ctx.config.TWILIO_HOLD_MUSIC_URL }));
+}
+
+/** The human's call states that mean they will never join. */
+const NOT_REACHED = new Set(['busy', 'no-answer', 'failed', 'canceled']);
+
+export async function twilioParticipant(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
+  const params = formParams(req.rawBody);
+  const call = await loadCall(ctx, req, params);
+  if (!call) return notFound;
+  const account = await twilioAccount(ctx, call);
+  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const status = params.CallStatus ?? '';
+  const { calls, db } = ctx.store;
+  if (status === 'in-progress' || status === 'answered') {
+    await calls.advance(db, call.id, { stage: 'transfer_successful' });
+  } else if (NOT_REACHED.has(status) || (status === 'completed' && call.stage !== 'transfer_successful')) {
+    await calls.advance(db, call.id, { stageOutcome: 'transfer_unanswered' });
+    if (call.telephonyId && call.status !== 'ended' && call.status !== 'error') {
+      await account.rest.redirect(call.telephonyId, sayAndHangupTwiml(HOLD_GIVE_UP)).catch((err: unknown) => {
+        // The caller may have hung up meanwhile: nothing to move.
+        ctx.log.info({ err: (err as Error).message, callId: call.id }, 'caller of an unanswered warm transfer could not be moved');
+      });
+    }
+  }
+  return { status: 204, body: '' };
 }

@@ -6,6 +6,9 @@
  *  - "Calls resource" (https://www.twilio.com/docs/voice/api/call-resource): create with To/From/Url/
  *    StatusCallback/StatusCallbackEvent (repeated)/MachineDetection/AsyncAmd/Timeout; update with
  *    Status=completed|canceled or Twiml.
+ *  - "Conference Participant resource" (https://www.twilio.com/docs/voice/api/conference-participant-resource):
+ *    create in a conference named by SID or FriendlyName (created when absent) with From, To, Timeout,
+ *    StartConferenceOnEnter, EndConferenceOnExit, Beep, StatusCallback + StatusCallbackEvent (space separated).
  *  - "IncomingPhoneNumber resource" (https://www.twilio.com/docs/phone-numbers/api/incomingphonenumber-resource):
  *    buy (PhoneNumber or AreaCode), read filtered by PhoneNumber, update VoiceUrl/StatusCallback/
  *    VoiceApplicationSid, delete (release).
@@ -227,6 +230,20 @@ export class TwilioRest {
   /** Ends the call: `completed` hangs up an answered call, `canceled` one that is still ringing. */
   async endCall(sid: string, status: 'completed' | 'canceled' = 'completed'): Promise<TwilioCall> {
     return this.request<TwilioCall>('POST', `/Calls/${encodeURIComponent(sid)}.json`, { Status: status });
+  }
+
+  /**
+   * Dials `to` into a conference (by SID or by friendly name: Twilio creates it if it does not exist yet).
+   * Answers the participant's call SID; the call's progress goes to `statusCallback`.
+   */
+  async addParticipant(conference: string, p: { from: string; to: string; statusCallback: string; timeoutSec?: number }): Promise<{ callSid: string }> {
+    const res = await this.request<{ call_sid?: string }>('POST', `/Conferences/${encodeURIComponent(conference)}/Participants.json`, {
+      From: p.from, To: p.to, StartConferenceOnEnter: 'true', EndConferenceOnExit: 'true', Beep: 'false',
+      StatusCallback: p.statusCallback, StatusCallbackMethod: 'POST', StatusCallbackEvent: 'initiated ringing answered completed',
+      Timeout: p.timeoutSec !== undefined ? String(p.timeoutSec) : undefined,
+    });
+    if (typeof res.call_sid !== 'string') throw new CarrierError('unavailable', 'twilio', 'conference participant answer without call_sid');
+    return { callSid: res.call_sid };
   }
 
   /** Replaces what the call is doing with new TwiML (the media stream, if any, stops). */

@@ -7,7 +7,9 @@
  * name + value; the WebSocket handshake of a media stream is signed over its wss URL the same way.
  * The check itself is the `twilio` package's (validateRequest). TwiML is built with its VoiceResponse:
  * <Connect><Stream url><Parameter/></Stream></Connect> (https://www.twilio.com/docs/voice/twiml/stream),
- * <Reject reason>, <Hangup>, <Dial callerId><Number>, <Say>.
+ * <Reject reason>, <Hangup>, <Dial callerId><Number>, <Say>, <Play loop>, and the caller's side of a warm
+ * transfer: <Dial action><Conference waitUrl startConferenceOnEnter endConferenceOnExit beep>
+ * (https://www.twilio.com/docs/voice/twiml/conference).
  */
 import webhooks from 'twilio/lib/webhooks/webhooks.js';
 import VoiceResponse from 'twilio/lib/twiml/VoiceResponse.js';
@@ -61,5 +63,26 @@ export function dialTwiml(to: string, o: { callerId?: string; action?: string } 
   const dial = r.dial({ ...(o.callerId ? { callerId: o.callerId } : {}), ...(o.action ? { action: o.action, method: 'POST' } : {}) });
   if (to.startsWith('sip:')) dial.sip(to);
   else dial.number(to);
+  return r.toString();
+}
+
+/**
+ * Warm transfer, the caller's side: the caller waits alone in the call's own conference, hearing `waitUrl`
+ * (hold), until the human added to it starts it. The caller ending the conference when leaving means the
+ * human is never left in an empty room; `action` hears how the conference went.
+ */
+export function conferenceTwiml(name: string, o: { waitUrl: string; action: string }): string {
+  const r = new VoiceResponse();
+  r.dial({ action: o.action, method: 'POST' }).conference({
+    waitUrl: o.waitUrl, waitMethod: 'POST', startConferenceOnEnter: false, endConferenceOnExit: true, beep: 'false',
+  }, name);
+  return r.toString();
+}
+
+/** What a caller on hold hears, one round (Twilio requests the wait URL again when it ends). */
+export function holdTwiml(o: { musicUrl?: string; pauseSec?: number }): string {
+  const r = new VoiceResponse();
+  if (o.musicUrl) r.play(o.musicUrl);
+  else r.pause({ length: o.pauseSec ?? 10 });
   return r.toString();
 }
