@@ -317,6 +317,28 @@ describe('Twilio phone calls through the carrier emulator', () => {
     expect(conf.participants.find((p) => p.via === 'api')!.status).toBe('failed');
   });
 
+  it('warm transfer abandoned by the caller: the human, answering after the caller left, is not left alone on the line', async () => {
+    const human = '+14155550128';
+    emu.setDestination(human, { answer: 'human', ringMs: 2500, hangupAfterMs: 20_000 });
+    const number = await line({ actions: [{ type: 'action_warm_transfer', config: { phone_number: human } }], initial_message: null });
+    openai.reply({ toolCalls: [{ id: 'call_wt_3', name: 'warm_transfer', arguments: ['{}'] }] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'can I talk to a person');
+    await call.waitForEvent((e) => e.type === 'conference-join', 8000);
+    await call.hangup();
+    const rec = (await until(() => callRecord(call.sid), 'the record'))!;
+    expect((await ended(rec.id)).stage).toBe('transfer_started');
+    const dialled = await until(() => emu.conferences().flatMap((c) => c.participants).find((p) => p.via === 'api' && p.number === human), 'the human dialled');
+    const humanCall = emu.getCall(dialled.callSid)!;
+    // Stopped (cancelled while ringing, or hung up on answering) instead of talking to an empty conference
+    // for the 4 s (20 s scaled) its script would stay.
+    const t0 = Date.now();
+    expect(['canceled', 'completed']).toContain(await humanCall.waitForEnd(10_000));
+    expect(Date.now() - t0).toBeLessThan(3500);
+    expect(emu.conferences().every((c) => c.status === 'completed' || !c.participants.some((p) => p.number === human))).toBe(true);
+  });
+
   it('adding a human while the agent stays on the line is refused on Twilio, and the agent carries on', async () => {
     const number = await line({ actions: [{ type: 'action_add_to_conference', config: { phone_number: '+14155550127', place_primary_on_hold: false } }], initial_message: null });
     openai.reply({ toolCalls: [{ id: 'call_conf_1', name: 'add_to_conference', arguments: ['{}'] }] });

@@ -256,6 +256,13 @@ export async function twilioParticipant(ctx: TelephonyContext, req: WebhookReque
   if (!account || !verify(ctx, account, req, params)) return forbidden;
   const status = params.CallStatus ?? '';
   const { calls, db } = ctx.store;
+  if ((call.status === 'ended' || call.status === 'error') && params.CallSid && ['initiated', 'ringing', 'in-progress'].includes(status)) {
+    // The caller gave up waiting: Twilio would still connect the human, alone, to a fresh conference.
+    await account.rest.endCall(params.CallSid, status === 'in-progress' ? 'completed' : 'canceled').catch((err: unknown) => {
+      ctx.log.info({ err: (err as Error).message, callId: call.id }, 'could not stop the human of an abandoned warm transfer');
+    });
+    return { status: 204, body: '' };
+  }
   if (status === 'in-progress' || status === 'answered') {
     await calls.advance(db, call.id, { stage: 'transfer_successful' });
   } else if (NOT_REACHED.has(status) || (status === 'completed' && call.stage !== 'transfer_successful')) {
