@@ -92,15 +92,18 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
       setImmediate(() => void conv?.end('agent_ended'));
     },
     setHold: async (on) => {
-      await control.setHold(on);
-      if (control.holdLeavesCall) await handedOff();
+      // (Twilio: the carrier stops the stream itself; a warm transfer's dial follows this in the same action.)
+      const r = await control.setHold(on);
+      if (r === 'handed_off') await handedOff();
+      return r;
     },
     addToConference: async (to, opts) => {
-      await control.addToConference(to, opts);
-      if (!control.holdLeavesCall) return;
+      const r = await control.addToConference(to, opts);
+      if (r !== 'handed_off') return r;
       await handedOff();
       // The human is being dialled to the waiting caller: the agent's part is done.
       setImmediate(() => void conv?.end('agent_ended'));
+      return r;
     },
     ...(control.sendDtmf ? { sendDtmf: (d: string) => control.sendDtmf!(d) } : {}),
   };

@@ -185,7 +185,6 @@ export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccou
     onHold = true;
   };
   return {
-    holdLeavesCall: true,
     hangup: async () => {
       try {
         await account.rest.endCall(sid, 'completed');
@@ -200,6 +199,7 @@ export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccou
     setHold: async (on) => {
       if (!on) throw new Error('on Twilio a caller on hold waits for the human added to the call; the agent has left and cannot take them off hold');
       await hold();
+      return 'handed_off';
     },
     addToConference: async (to, { placePrimaryOnHold }) => {
       if (!placePrimaryOnHold) {
@@ -210,6 +210,7 @@ export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccou
         from: ourNumber, to, timeoutSec: TRANSFER_RING_SEC,
         statusCallback: ctx.url(`/telephony/twilio/participant?call_id=${call.id}`),
       });
+      return 'handed_off';
     },
   };
 }

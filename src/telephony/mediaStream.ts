@@ -199,8 +199,8 @@ export class MediaStreamTransport implements Transport {
   }
 
   transfer(to: string): Promise<void> { return this.need().transfer(to); }
-  setHold(on: boolean): Promise<void> { return this.need().setHold(on); }
-  addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<void> { return this.need().addToConference(to, opts); }
+  async setHold(on: boolean): Promise<void> { await this.need().setHold(on); }
+  async addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<void> { await this.need().addToConference(to, opts); }
 
   async hangup(): Promise<void> {
     if (this.closed) return;

@@ -120,11 +120,13 @@ export interface CallControl {
   hangup(): Promise<void>;
   transfer(to: string): Promise<void>;
   sendDtmf?(digits: string): Promise<void>;
-  setHold(on: boolean): Promise<void>;
-  addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<void>;
-  /**
-   * Hold and conferences take the caller off the media stream (Twilio: the caller waits in a conference
-   * the agent cannot join), so after them the agent's part of the call is over, as after a transfer.
-   */
-  readonly holdLeavesCall?: boolean;
+  setHold(on: boolean): Promise<HandOff>;
+  addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<HandOff>;
 }
+
+/**
+ * After hold or a conference: `handed_off` when the caller is no longer the agent's to talk to (Twilio's
+ * hold is a conference a media stream cannot join; a warm transfer hands the caller to the human), so the
+ * agent's part of the call is over, as after a transfer; `stays` when the agent is still on the line.
+ */
+export type HandOff = 'handed_off' | 'stays';

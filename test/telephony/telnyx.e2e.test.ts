@@ -102,6 +102,48 @@ describe('Telnyx calls through the whole stack', () => {
     expect((openai.lastRequest?.body as { messages: unknown[] }).messages.at(-1)).toMatchObject({ role: 'user', content: 'Where is my order.' });
   });
 
+  it.each([
+    ['answers', 'answer', 'transfer_successful'],
+    ['is busy', 'busy', 'transfer_unanswered'],
+  ] as const)('a warm transfer whose human %s: the caller waits on hold in the call\'s conference, the agent leaves, and the record says how it went', async (_what, outcome, want) => {
+    const our = outcome === 'answer' ? '+14155550161' : '+14155550162';
+    const human = outcome === 'answer' ? '+14155550124' : '+14155550125';
+    telnyx.addAccountNumber(our, null);
+    telnyx.setDestination(human, { outcome, ringMs: 300 });
+    const linked = await s.api('/v1/numbers/link', {
+      body: {
+        phone_number: our, telephony_account_connection: connectionId,
+        inbound_agent: {
+          prompt: { content: 'Transfer when asked.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' },
+          actions: [{ type: 'action_warm_transfer', config: { phone_number: human, hold_message: 'Connecting you now.' } }],
+        },
+      },
+    });
+    expect(linked.status).toBe(201);
+    openai.reply({ toolCalls: [{ id: `call_wt_${outcome}`, name: 'warm_transfer', arguments: ['{}'] }] });
+    deepgram.stt.script('a human please');
+    const call = telnyx.placeInboundCall({ from: '+15557654322', to: our });
+    await call.waitUntil(() => call.streamConnected, 'the media stream');
+    call.say(speechAudio(900, 8000));
+    call.say(silenceAudio(900, 8000));
+    // The agent leaves the stream once the human is being dialled; the caller is held in the conference.
+    await call.waitUntil(() => call.streamClosed, 'our side to leave the media stream', 10_000);
+    const conf = [...telnyx.conferences.values()].find((c) => c.participants.some((p) => p.callControlId === call.callControlId))!;
+    expect(conf).toBeDefined();
+    const rec = await until(async () => (await s.api('/v1/calls/list')).body.items.find((c: { telephony_id: string }) => c.telephony_id === call.callControlId), 'the record');
+    const field = want === 'transfer_successful' ? 'stage' : 'stage_outcome';
+    await until(async () => (await s.api(`/v1/calls?id=${rec.id}`)).body[field] === want, want);
+    if (outcome === 'answer') {
+      // The human answered: the caller is off hold and with them in the conference.
+      await until(() => conf.participants.find((p) => p.callControlId === call.callControlId)?.hold === false, 'the caller off hold');
+      expect(conf.participants.some((p) => p.callControlId !== call.callControlId)).toBe(true);
+      call.hangup();
+    }
+    const done = await until(async () => { const r = (await s.api(`/v1/calls?id=${rec.id}`)).body; return r.status === 'ended' ? r : null; }, 'the end');
+    expect(done.transcript).toContain('BOT: Connecting you now.');
+    expect(done.transcript).not.toContain('Connecting you now.-');
+  });
+
   it('a cold transfer hands the caller over: the agent leaves the line, and the record ends when the call does', async () => {
     telnyx.addAccountNumber('+14155550101', null);
     const linked = await s.api('/v1/numbers/link', {

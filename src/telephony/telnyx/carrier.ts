@@ -77,7 +77,32 @@ export async function placeTelnyxCall(ctx: TelephonyContext, account: TelnyxCarr
 export async function telnyxControl(ctx: TelephonyContext, account: TelnyxCarrierAccount, call: CallRow): Promise<CallControl> {
   return telnyxCallControl(telnyxClient(account), call.telephonyId!, {
     from: call.isOutgoing ? call.fromNumber : call.toNumber, connectionId: await telnyxAppId(ctx, account), webhookUrl: telnyxEventsUrl(ctx),
+    participantState: (conferenceId) => encodeClientState({ call_id: call.id, conference_id: conferenceId }),
   });
+}
+
+/**
+ * Events of the human dialled into a call's conference (a warm transfer): answering takes the held caller
+ * off hold and makes the transfer a success; never answering ends the caller's wait.
+ */
+async function transferLegEvent(ctx: TelephonyContext, client: ReturnType<typeof telnyxClient>, call: CallRow, conferenceId: string, e: TelnyxEvent): Promise<void> {
+  const { store } = ctx;
+  const callerLive = call.status !== 'ended' && call.status !== 'error';
+  if (e.type === 'call.answered') {
+    if (!callerLive) {
+      // The caller gave up waiting: nobody for the human to talk to.
+      await client.hangup(e.callControlId).catch(() => {});
+      return;
+    }
+    await store.calls.advance(store.db, call.id, { stage: 'transfer_successful' });
+    await client.unholdParticipants(conferenceId, [call.telephonyId!]).catch((err: unknown) => {
+      ctx.log.warn({ err: (err as Error).message, callId: call.id }, 'could not take the caller off hold for the human');
+    });
+  } else if (e.type === 'call.hangup' && call.stage !== 'transfer_successful') {
+    await store.calls.advance(store.db, call.id, { stageOutcome: 'transfer_unanswered' });
+    // Nobody is coming: the caller would wait on hold forever.
+    if (callerLive) await client.hangup(call.telephonyId!).catch(() => {});
+  }
 }
 
 export interface TelnyxWebhookRequest {
@@ -116,7 +141,7 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
   }
   const { store } = ctx;
   // The account whose key must have signed this: the call's (client_state or call id), or the dialled number's.
-  const state = decodeClientState<{ call_id?: string }>(unverified.clientState);
+  const state = decodeClientState<{ call_id?: string; conference_id?: string }>(unverified.clientState);
   let call = state?.call_id && /^[0-9a-f-]{36}$/i.test(state.call_id) ? await store.calls.findById(store.db, state.call_id) : undefined;
   call ??= unverified.callControlId ? await store.calls.findByTelephonyId(store.db, 'telnyx', unverified.callControlId) : undefined;
   const isNewInbound = !call && unverified.type === 'call.initiated' && unverified.direction === 'incoming';
@@ -159,6 +184,10 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
     return ok;
   }
   if (!call) return ok;
+  if (state?.conference_id && e.callControlId !== call.telephonyId) {
+    await transferLegEvent(ctx, client, call, state.conference_id, e);
+    return ok;
+  }
 
   const meta = (status: string) => ({ ...(call!.telephonyMetadata ?? { type: 'telephony_metadata_telnyx' }), call_control_id: e.callControlId, call_status: status });
   switch (e.type) {

@@ -474,12 +474,18 @@ export interface TelnyxCallControlOptions {
   webhookUrl?: string;
   /** Played to a held call (Telnyx plays its default hold audio otherwise). */
   holdAudioUrl?: string;
+  /**
+   * client_state for a leg dialled into the conference, given the conference id: its events then find
+   * their way back to the call (the caller is taken off hold when the human answers).
+   */
+  participantState?: (conferenceId: string) => string;
 }
 
 /**
  * CallControl for one Telnyx call. Telnyx has no hold command for a plain call: hold exists for conference
  * participants. So setHold and addToConference first move the call into a conference of its own (created
- * once, named after the call), then hold/unhold it there, and dial the added party straight into it.
+ * once, named after the call), then hold/unhold it there, and dial the added party straight into it; a
+ * caller held for them is taken off hold when they answer (the events of their leg, see carrier.ts).
  */
 export function telnyxCallControl(client: TelnyxClient, callControlId: string, opts: TelnyxCallControlOptions): CallControl {
   let conferenceId: Promise<string> | undefined;
@@ -496,11 +502,18 @@ export function telnyxCallControl(client: TelnyxClient, callControlId: string, o
       const id = await conference();
       if (on) await client.holdParticipants(id, [callControlId], opts.holdAudioUrl);
       else await client.unholdParticipants(id, [callControlId]);
+      return 'stays';
     },
     async addToConference(to, { placePrimaryOnHold }) {
       const id = await conference();
       if (placePrimaryOnHold) await client.holdParticipants(id, [callControlId], opts.holdAudioUrl);
-      await client.dial({ to, from: opts.from, connectionId: opts.connectionId, webhookUrl: opts.webhookUrl, conferenceId: id });
+      await client.dial({
+        to, from: opts.from, connectionId: opts.connectionId, webhookUrl: opts.webhookUrl, conferenceId: id,
+        ...(opts.participantState ? { clientState: opts.participantState(id) } : {}),
+      });
+      // A held caller is the human's once they answer (a warm transfer): the agent leaves now, so it never
+      // talks over them. Without hold, the agent stays on the three-way line.
+      return placePrimaryOnHold ? 'handed_off' : 'stays';
     },
   };
 }
