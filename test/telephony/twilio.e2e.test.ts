@@ -11,6 +11,7 @@ import { detectDtmfDigit } from '../../src/telephony/dtmfTones.js';
 import { startEmulator, type Emulator } from '../../src/telephony/emulator/index.js';
 import type { CallHandle } from '../../src/telephony/emulator/call.js';
 import { createStreamToken } from '../../src/telephony/streamToken.js';
+import { HOLD_LIMIT_MS } from '../../src/telephony/twilio/handlers.js';
 import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
 import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
 import { speechAudio } from '../fakes/speech.js';
@@ -337,6 +338,31 @@ describe('Twilio phone calls through the carrier emulator', () => {
     expect(['canceled', 'completed']).toContain(await humanCall.waitForEnd(10_000));
     expect(Date.now() - t0).toBeLessThan(3500);
     expect(emu.conferences().every((c) => c.status === 'completed' || !c.participants.some((p) => p.number === human))).toBe(true);
+  });
+
+  it('a caller left on hold with nobody coming is told so and let go once the hold limit has passed', async () => {
+    const human = '+14155550129';
+    emu.setDestination(human, { answer: 'no-answer' }); // rings for the whole 30 s Timeout (6 s scaled)
+    const number = await line({ actions: [{ type: 'action_warm_transfer', config: { phone_number: human } }], initial_message: null });
+    openai.reply({ toolCalls: [{ id: 'call_wt_4', name: 'warm_transfer', arguments: ['{}'] }] });
+    const call = await emu.placeInboundCall({ from: CALLER, to: number });
+    await call.waitForStream();
+    await say(call, 'can I talk to a person');
+    const wait = await call.waitForEvent((e) => e.type === 'conference-wait', 8000) as { url?: string };
+    const rec = (await callRecord(call.sid))!;
+    // Twilio asks for the wait URL again each round; a round asked for after the limit ends the wait.
+    const url = new URL(wait.url!);
+    url.searchParams.set('since', String(Date.now() - HOLD_LIMIT_MS - 1000));
+    const params = { CallSid: call.sid, AccountSid: emu.accountSid, From: CALLER, To: number, CallStatus: 'in-progress' };
+    const res = await fetch(url, {
+      method: 'POST', body: new URLSearchParams(params).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': webhooks.getExpectedTwilioSignature(emu.authToken, url.href, params) },
+    });
+    expect(res.status).toBe(200);
+    expect(await call.waitForEnd(5000)).toBe('completed');
+    const said = call.events.filter((e) => e.type === 'say').map((e) => (e as { text: string }).text);
+    expect(said.at(-1)).toMatch(/nobody is available/);
+    expect(await ended(rec.id)).toMatchObject({ stage: 'transfer_started', stage_outcome: 'transfer_unanswered' });
   });
 
   it('adding a human while the agent stays on the line is refused on Twilio, and the agent carries on', async () => {
