@@ -30,6 +30,8 @@ const EnvSchema = z.object({
   TWILIO_HOLD_MUSIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** Voice activity detection on calls: Silero (ONNX) or the light energy detector. */
   SWITCHBOARD_VAD: z.enum(['silero', 'energy']).default('silero'),
+  /** Where Silero runs: batched in a worker thread, or on the event loop (for comparison, or where workers misbehave). */
+  SWITCHBOARD_VAD_THREAD: z.enum(['worker', 'inline']).default('worker'),
 });
 
 export type Config = z.infer<typeof EnvSchema> & {

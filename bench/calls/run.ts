@@ -1,5 +1,5 @@
 // Concurrent phone calls through the whole stack: how many calls one process carries in real time.
-//   npm run bench:calls -- [--steps 10,25,50,100] [--seconds 60] [--db pglite|postgres] [--vad silero|energy]
+//   npm run bench:calls -- [--steps 10,25,50,100] [--seconds 60] [--db pglite|postgres] [--vad silero|energy] [--vad-thread worker|inline]
 //                          [--speech tone|fixture] [--warmup 5] [--ramp 20] [--no-stop]
 //                          [--late-after 10] [--late-tolerance 0.001]
 //   node --cpu-prof --cpu-prof-dir /tmp/prof bin/run-ts.mjs bench/calls/run.ts --steps 25 --seconds 30
@@ -71,12 +71,14 @@ const WARMUP = Number(arg('warmup', '5'));
 const RAMP = Number(arg('ramp', '20'));
 const DB = arg('db', 'pglite');
 const VAD = arg('vad', 'silero');
+const VAD_THREAD = arg('vad-thread', 'worker');
 const SPEECH = arg('speech', 'tone');
 /** Run every step even after one fails (for the table; max_calls still stops at the first failure). */
 const NO_STOP = args.includes('--no-stop');
 const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 if (DB !== 'pglite' && DB !== 'postgres') throw new Error(`--db pglite|postgres, not ${DB}`);
 if (VAD !== 'silero' && VAD !== 'energy') throw new Error(`--vad silero|energy, not ${VAD}`);
+if (VAD_THREAD !== 'worker' && VAD_THREAD !== 'inline') throw new Error(`--vad-thread worker|inline, not ${VAD_THREAD}`);
 if (SPEECH !== 'tone' && SPEECH !== 'fixture') throw new Error(`--speech tone|fixture, not ${SPEECH}`);
 
 /**
@@ -245,7 +247,7 @@ async function runStep(n: number): Promise<StepResult> {
   const gc = runInNewContext('gc') as () => void;
   const tSetup = performance.now();
   observePacers();
-  if (VAD === 'silero') await loadSileroRuntime(); // once per process, before anything is measured
+  if (VAD === 'silero') await loadSileroRuntime(undefined, { thread: VAD_THREAD as 'worker' | 'inline' }); // once per process, before anything is measured
 
   const [emu, deepgram, openai] = await Promise.all([
     startEmulator({ keepAgentAudio: false, controlApi: false, lateAfterMs: LATE_AFTER_MS }),
@@ -260,7 +262,7 @@ async function runStep(n: number): Promise<StepResult> {
     ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
     SWITCHBOARD_SECRET_KEY: randomBytes(32).toString('hex'), SWITCHBOARD_BOOTSTRAP_API_KEY: key,
     TWILIO_API_BASE_URL: emu.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
-    OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: VAD,
+    OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: VAD, SWITCHBOARD_VAD_THREAD: VAD_THREAD,
   }), { log: createLogger('silent'), print: () => {} });
   const api = async (path: string, body: unknown) => {
     const res = await fetch(running.url + path, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -465,7 +467,7 @@ const cores = os.availableParallelism();
 const log = (s = '') => console.log(s);
 const T0 = performance.now();
 log(`calls bench — node ${process.version}, ${cores} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map(r2).join(' ')}`);
-log(`db ${DB}, vad ${VAD}, caller speech ${SPEECH === 'tone' ? '1 s speech-like tone' : 'recorded 2.8 s utterance'}, steps ${STEPS.join(',')}, ${SECONDS} s measured per step after a ${RAMP}/s ramp and ${WARMUP} s warm-up`);
+log(`db ${DB}, vad ${VAD}${VAD === 'silero' ? ` (${VAD_THREAD})` : ''}, caller speech ${SPEECH === 'tone' ? '1 s speech-like tone' : 'recorded 2.8 s utterance'}, steps ${STEPS.join(',')}, ${SECONDS} s measured per step after a ${RAMP}/s ramp and ${WARMUP} s warm-up`);
 log('one process per step holds server + carrier emulator + vendor fakes: CPU and memory include the emulator\'s and the fakes\' share');
 log(`pass: all calls up, every utterance answered, late frames (caller frames > ${LATE_AFTER_MS} ms late; agent frames > 20 ms past play-out) ≤ ${LATE_TOLERANCE * 100} % per side, response p99 ≤ ${P99_GROWTH} × the first step's\n`);
 
@@ -536,7 +538,7 @@ const summary = {
   // (everything but onnxruntime's own threads runs on it) would be.
   cpu_bound_calls_est: last ? Math.floor((cores * 100) / last.cpuPctPerCall) : null,
   event_loop_bound_calls_est: last && last.elu > 0 ? Math.floor(last.calls / last.elu) : null,
-  db: DB, vad: VAD, speech: SPEECH, seconds: SECONDS, late_after_ms: LATE_AFTER_MS, late_tolerance: LATE_TOLERANCE,
+  db: DB, vad: VAD, vad_thread: VAD_THREAD, speech: SPEECH, seconds: SECONDS, late_after_ms: LATE_AFTER_MS, late_tolerance: LATE_TOLERANCE,
   stopped: results.find((r) => !r.pass) ? { calls: results.find((r) => !r.pass)!.calls, why: results.find((r) => !r.pass)!.why } : null,
   steps: results.map((r) => ({
     calls: r.calls, pass: r.pass, turns: r.turns, unanswered: r.unanswered, response: r.response, cpu_pct: r.cpuPctTotal,

@@ -137,7 +137,7 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
     try {
       vad = await createVad(deps.config.SWITCHBOARD_VAD === 'energy'
         ? { kind: 'energy', sampleRate: transport.sampleRate }
-        : { kind: 'silero', sampleRate: transport.sampleRate, logger: clog });
+        : { kind: 'silero', sampleRate: transport.sampleRate, logger: clog, thread: deps.config.SWITCHBOARD_VAD_THREAD });
     } catch (err) {
       addError(`voice activity detection unavailable: ${reasonOf(err)}`);
     }
