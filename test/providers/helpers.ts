@@ -30,16 +30,7 @@ export function collect(session: SttSession): SttEvent[] {
   return events;
 }
 
-/** Polls `probe` until it returns something other than undefined or false, and returns that. */
-export async function until<T>(probe: () => T | undefined | false, what = 'condition', timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export { until } from '../helpers/until.js';
 
 export type Final = Extract<SttEvent, { type: 'final' }>;
 export const finals = (events: SttEvent[]) => events.filter((e): e is Final => e.type === 'final');

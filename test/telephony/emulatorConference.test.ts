@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import { startEmulator, type CallEvent, type CallHandle, type Emulator } from '../../src/telephony/emulator/index.js';
 import { parseTwiml } from '../../src/telephony/emulator/twiml.js';
 import { startFakeServer, type FakeServer } from '../fakes/server.js';
+import { until } from '../helpers/until.js';
 
 interface Hit { path: string; query: Record<string, string>; params: Record<string, string>; signed: boolean; at: number; method: string }
 interface Peer { ws: WebSocket; path: string; messages: Array<Record<string, any>>; closed: boolean }
@@ -27,15 +28,6 @@ const hits: Hit[] = [];
 const twiml = new Map<string, (p: Record<string, string>) => string>();
 const peers: Peer[] = [];
 
-async function until<T>(fn: () => T | undefined | false, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hitsFor = (path: string) => hits.filter((h) => h.path === path);
 
@@ -127,14 +119,14 @@ describe('warm transfer through a conference', () => {
     twiml.set('/voice/+14155550161', () => `<Response><Connect><Stream url="${app.wsUrl}/media/warm1"/></Connect></Response>`);
     emu.addNumber('+14155550161', { voiceUrl: `${app.url}/voice/+14155550161` });
     const caller = await emu.placeInboundCall({ from: '+15005550006', to: '+14155550161' });
-    const peer = await until(() => peers.find((p) => p.path === '/media/warm1'), 5000, 'the media stream');
-    await until(() => peer.messages.some((m) => m.event === 'start'), 5000, 'stream start');
+    const peer = await until(() => peers.find((p) => p.path === '/media/warm1'), 'the media stream', 5000);
+    await until(() => peer.messages.some((m) => m.event === 'start'), 'stream start', 5000);
 
     // 1. The application moves the caller into the conference: the stream stops, the caller waits.
     const moved = await rest('POST', `/Calls/${caller.sid}.json`, { Twiml: conferenceTwiml(id) });
     expect(moved.status).toBe(200);
-    await until(() => peer.messages.some((m) => m.event === 'stop'), 3000, 'stream stop');
-    await until(() => holdHits(id).length >= 3, 5000, 'the wait URL three times');
+    await until(() => peer.messages.some((m) => m.event === 'stop'), 'stream stop', 3000);
+    await until(() => holdHits(id).length >= 3, 'the wait URL three times', 5000);
     const hold = holdHits(id);
     expect(hold.every((h) => h.signed && h.method === 'POST')).toBe(true);
     expect(hold[0].query).toMatchObject({ call_id: id, since: expect.stringMatching(/^\d+$/) });
@@ -183,7 +175,7 @@ describe('warm transfer through a conference', () => {
 
     // 4. The human hangs up (after 600 ms): the conference ends and the caller's <Dial> completes.
     expect(await leg.waitForEnd(5000)).toBe('completed');
-    const action = await until(() => dialHits(id)[0], 5000, 'the Dial action');
+    const action = await until(() => dialHits(id)[0], 'the Dial action', 5000);
     expect(action.signed).toBe(true);
     expect(action.params).toMatchObject({ DialCallStatus: 'completed', CallSid: caller.sid, AccountSid: SID, CallStatus: 'in-progress', From: '+15005550006' });
     expect(action.params.DialCallSid).toBeUndefined();
@@ -215,7 +207,7 @@ describe('warm transfer through a conference', () => {
     emu.setDestination('+12125550403', { answer: 'no-answer' });
     twiml.set('/hold', () => HOLD);
     const caller = await inbound('+14155550162', conferenceTwiml(id));
-    await until(() => holdHits(id).length >= 1, 5000, 'the wait URL');
+    await until(() => holdHits(id).length >= 1, 'the wait URL', 5000);
 
     const busy = await addHuman(`sb-${id}`, '+12125550402', id, { StatusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'] });
     expect(busy.status).toBe(201);
@@ -235,7 +227,7 @@ describe('warm transfer through a conference', () => {
     expect((await rest('GET', `/Conferences/${conf.sid}/Participants.json`)).body.participants.map((p: any) => p.call_sid)).toEqual([caller.sid]);
     expect(ofType(caller, 'conference-start')).toEqual([]);
     const before = holdHits(id).length;
-    await until(() => holdHits(id).length > before, 3000, 'more hold');
+    await until(() => holdHits(id).length > before, 'more hold', 3000);
     expect(caller.status).toBe('in-progress');
 
     // The application gives up: new TwiML takes the caller out of the conference (which ends), no Dial action.
@@ -256,14 +248,14 @@ describe('warm transfer through a conference', () => {
     const caller = await inbound('+14155550163', conferenceTwiml(id, {
       endConferenceOnExit: false, extra: ` statusCallback="${app.url}/conf-events?call_id=${id}" statusCallbackEvent="start end join leave"`,
     }));
-    await until(() => holdHits(id).length >= 2, 5000, 'the wait URL twice');
+    await until(() => holdHits(id).length >= 2, 'the wait URL twice', 5000);
     expect(ofType(caller, 'pause').filter((e) => e.during === 'wait').length).toBeGreaterThanOrEqual(1);
     await caller.hangup();
     expect(await caller.waitForEnd()).toBe('completed');
     const conf = emu.getConference(`sb-${id}`)!;
     expect(conf).toMatchObject({ status: 'completed', reasonEnded: 'last-participant-left', callSidEndingConference: caller.sid });
     expect(conf.participants[0]).toMatchObject({ leaveReason: 'hangup', status: 'complete', leftAt: expect.any(Number) });
-    const events = await until(() => { const e = hitsFor('/conf-events'); return e.length >= 3 && e; }, 3000, 'conference callbacks');
+    const events = await until(() => { const e = hitsFor('/conf-events'); return e.length >= 3 && e; }, 'conference callbacks', 3000);
     expect(events.every((h) => h.signed)).toBe(true);
     expect(events.map((h) => h.params.StatusCallbackEvent)).toEqual(['participant-join', 'participant-leave', 'conference-end']);
     expect(events[0].params).toMatchObject({
@@ -288,7 +280,7 @@ describe('warm transfer through a conference', () => {
     twiml.set('/held', () => '<Response><Say>You are on hold</Say><Gather/></Response>');
     twiml.set('/dial', () => '<Response><Hangup/></Response>');
     const caller = await inbound('+14155550164', conferenceTwiml(id, { extra: ` statusCallback="${app.url}/conf-events?call_id=${id}" statusCallbackEvent="hold mute"` }));
-    await until(() => holdHits(id).length >= 1, 5000, 'the wait URL');
+    await until(() => holdHits(id).length >= 1, 'the wait URL', 5000);
     const added = await addHuman(`sb-${id}`, human, id, { Label: 'agent' });
     const leg = emu.getCall(added.body.call_sid)!;
     await caller.waitForEvent((e) => e.type === 'conference-start', 5000);
@@ -297,7 +289,7 @@ describe('warm transfer through a conference', () => {
     const held = await rest('POST', `/Conferences/${cf}/Participants/${caller.sid}.json`, { Hold: 'true', HoldUrl: `${app.url}/held`, HoldMethod: 'POST' });
     expect(held.status).toBe(200);
     expect(held.body).toMatchObject({ call_sid: caller.sid, hold: true, muted: false, status: 'connected' });
-    await until(() => hitsFor('/held').length >= 2, 5000, 'the hold URL twice');
+    await until(() => hitsFor('/held').length >= 2, 'the hold URL twice', 5000);
     expect(hitsFor('/held')[0]).toMatchObject({ method: 'POST', signed: true, params: { CallSid: caller.sid } });
     expect(ofType(caller, 'say').some((e) => e.during === 'hold' && e.text === 'You are on hold')).toBe(true);
     expect(ofType(caller, 'twiml-error').some((e) => e.code === 13238)).toBe(true); // <Gather> is not allowed there
@@ -311,7 +303,7 @@ describe('warm transfer through a conference', () => {
     const muted = await rest('POST', `/Conferences/${cf}/Participants/agent.json`, { Muted: 'true' });
     expect(muted.body).toMatchObject({ call_sid: leg.sid, label: 'agent', muted: true });
     expect((await rest('GET', `/Conferences/${cf}/Participants.json`, { Muted: 'true' })).body.participants.map((p: any) => p.call_sid)).toEqual([leg.sid]);
-    const events = await until(() => { const e = hitsFor('/conf-events').filter((h) => h.query.call_id === id); return e.length >= 3 && e; }, 3000, 'hold and mute callbacks');
+    const events = await until(() => { const e = hitsFor('/conf-events').filter((h) => h.query.call_id === id); return e.length >= 3 && e; }, 'hold and mute callbacks', 3000);
     expect(events.map((h) => [h.params.StatusCallbackEvent, h.params.CallSid])).toEqual([
       ['participant-hold', caller.sid], ['participant-unhold', caller.sid], ['participant-mute', leg.sid],
     ]);
@@ -320,7 +312,7 @@ describe('warm transfer through a conference', () => {
     // Kicking the human (endConferenceOnExit) ends the conference: the caller's Dial action, the human hung up.
     expect((await rest('DELETE', `/Conferences/${cf}/Participants/${leg.sid}.json`)).status).toBe(204);
     expect(await leg.waitForEnd()).toBe('completed');
-    const action = await until(() => dialHits(id)[0], 3000, 'the Dial action');
+    const action = await until(() => dialHits(id)[0], 'the Dial action', 3000);
     expect(action.params).toMatchObject({ DialCallStatus: 'completed', CallSid: caller.sid });
     expect(await caller.waitForEnd()).toBe('completed');
     expect(emu.getConference(cf)).toMatchObject({ status: 'completed', reasonEnded: 'participant-with-end-conference-on-exit-kicked', callSidEndingConference: leg.sid });
@@ -333,13 +325,13 @@ describe('warm transfer through a conference', () => {
     emu.setDestination('+12125550406', { answer: 'human', ringMs: 20_000 });
     twiml.set('/hold', () => HOLD);
     const caller = await inbound('+14155550165', conferenceTwiml(id));
-    await until(() => holdHits(id).length >= 1, 5000, 'the wait URL');
+    await until(() => holdHits(id).length >= 1, 'the wait URL', 5000);
     const added = await addHuman(`sb-${id}`, '+12125550406', id);
     const leg = emu.getCall(added.body.call_sid)!;
     await leg.waitForStatus('ringing');
     expect((await rest('DELETE', `/Conferences/${added.body.conference_sid}/Participants/${leg.sid}.json`)).status).toBe(204);
     expect(await leg.waitForEnd()).toBe('canceled');
-    await until(() => participantCallbacks(id).length >= 3, 3000, 'the canceled callback');
+    await until(() => participantCallbacks(id).length >= 3, 'the canceled callback', 3000);
     expect(participantCallbacks(id).map((h) => h.params.CallStatus)).toEqual(['initiated', 'ringing', 'canceled']);
     expect(emu.getConference(`sb-${id}`)).toMatchObject({ status: 'init', participants: [{ callSid: caller.sid, status: 'connected' }, { callSid: leg.sid, status: 'failed', leaveReason: 'kicked' }] });
     await caller.hangup();

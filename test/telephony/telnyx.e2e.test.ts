@@ -9,21 +9,15 @@ import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
 import { silenceAudio, speechAudio } from '../fakes/speech.js';
 import { startTelnyxFake, type TelnyxFake } from '../fakes/telnyx.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { until as poll } from '../helpers/until.js';
+
+const until = <T>(probe: () => T | Promise<T>, what: string, timeoutMs = 8000) => poll(probe, what, timeoutMs);
 
 const TELNYX_KEY = 'KEYtelnyx-e2e-0123456789';
 const DG_KEY = 'dg-telnyx-e2e';
 const OPENAI_KEY = 'sk-telnyx-e2e';
 const NUMBER = '+14155550100';
 
-async function until<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 8000): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('Telnyx calls through the whole stack', () => {
   let telnyx: TelnyxFake;

@@ -17,6 +17,9 @@ import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
 import { speechAudio } from '../fakes/speech.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { createServer } from 'node:http';
+import { until as poll } from '../helpers/until.js';
+
+const until = <T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10000) => poll(probe, what, timeoutMs);
 
 const DG_KEY = 'dg-twilio-e2e';
 const OPENAI_KEY = 'sk-twilio-e2e';
@@ -24,15 +27,6 @@ const CALLER = '+15557654321';
 
 type Json = Record<string, any>;
 
-async function until<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('Twilio phone calls through the carrier emulator', () => {
   let emu: Emulator;

@@ -326,7 +326,8 @@ function updateNumber(n: IncomingNumber, p: URLSearchParams): IncomingNumber {
 
 const EVENTS = new Set(['initiated', 'ringing', 'answered', 'completed']);
 
-function createCall(core: RestCore, p: URLSearchParams): RestReply {
+/** To and From of a call Twilio is asked to place (a call, or a conference participant), checked as Twilio does. */
+function dialParties(core: RestCore, p: URLSearchParams) {
   const to = p.get('To');
   if (!to) throw bad(21201, "No 'To' number is specified");
   if (!isE164(to.trim())) throw bad(21211, `Invalid 'To' Phone Number: ${to}`);
@@ -337,6 +338,11 @@ function createCall(core: RestCore, p: URLSearchParams): RestReply {
   if (!owned) {
     throw bad(21210, `The source phone number provided, ${from}, is not yet verified for your account. You may only make calls from phone numbers that you've verified or purchased from Twilio.`);
   }
+  return { to, from, owned };
+}
+
+function createCall(core: RestCore, p: URLSearchParams): RestReply {
+  const { to, from, owned } = dialParties(core, p);
   const url = p.get('Url') || undefined;
   const twiml = p.get('Twiml') || undefined;
   if (!url && !twiml) throw bad(21205, 'Url or Twiml is required');
@@ -429,16 +435,7 @@ function updateConference(core: RestCore, c: Conference, p: URLSearchParams): Co
 }
 
 function createParticipant(core: RestCore, id: string, p: URLSearchParams, path: string): RestReply {
-  const to = p.get('To');
-  if (!to) throw bad(21201, "No 'To' number is specified");
-  if (!isE164(to.trim())) throw bad(21211, `Invalid 'To' Phone Number: ${to}`);
-  const from = p.get('From');
-  if (!from) throw bad(21213, "No 'From' number is specified");
-  if (!isE164(from.trim())) throw bad(21212, `Invalid 'From' Phone Number: ${from}`);
-  const owned = core.inventory.findOwned(from.trim());
-  if (!owned) {
-    throw bad(21210, `The source phone number provided, ${from}, is not yet verified for your account. You may only make calls from phone numbers that you've verified or purchased from Twilio.`);
-  }
+  const { to, from, owned } = dialParties(core, p);
   const statusCallback = p.get('StatusCallback') || undefined;
   if (statusCallback && !isHttpUrl(statusCallback)) throw bad(21609, `StatusCallback is not a valid URL: ${statusCallback}`);
   const conferenceCallback = p.get('ConferenceStatusCallback') || undefined;
