@@ -180,7 +180,7 @@ export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccou
     if (onHold) return;
     await account.rest.redirect(sid, conferenceTwiml(conference, {
       waitUrl: ctx.url(`/telephony/twilio/hold?call_id=${call.id}&since=${Date.now()}`),
-      action: ctx.url(`/telephony/twilio/dial?call_id=${call.id}`),
+      action: ctx.url(`/telephony/twilio/dial?call_id=${call.id}&conference=1`),
     }));
     onHold = true;
   };

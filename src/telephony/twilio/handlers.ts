@@ -49,9 +49,34 @@ function verify(ctx: TelephonyContext, account: TwilioCarrierAccount, req: Webho
   return validTwilioSignature(account.account.authToken, req.signature, ctx.url(req.pathAndQuery), params);
 }
 
-function callIdOf(req: WebhookRequest): string | null {
+function queryParam(req: WebhookRequest, name: string): string | null {
   const q = req.pathAndQuery.indexOf('?');
-  return q < 0 ? null : new URLSearchParams(req.pathAndQuery.slice(q + 1)).get('call_id');
+  return q < 0 ? null : new URLSearchParams(req.pathAndQuery.slice(q + 1)).get(name);
+}
+
+const callIdOf = (req: WebhookRequest): string | null => queryParam(req, 'call_id');
+
+/**
+ * The start of every webhook about a call we recorded: its parameters, the call, and its account, once
+ * the request is proven to come from that account's Twilio. Otherwise the reply to send (`unknown` for a
+ * call we do not know).
+ */
+async function callWebhook(ctx: TelephonyContext, req: WebhookRequest, unknown: WebhookReply = notFound): Promise<
+  { params: Record<string, string>; call: CallRow; account: TwilioCarrierAccount } | { reply: WebhookReply }
+> {
+  const params = formParams(req.rawBody);
+  const call = await loadCall(ctx, req, params);
+  if (!call) return { reply: unknown };
+  const account = await twilioAccount(ctx, call);
+  if (!account || !verify(ctx, account, req, params)) return { reply: forbidden };
+  return { params, call, account };
+}
+
+const isOver = (call: CallRow): boolean => call.status === 'ended' || call.status === 'error';
+
+/** A redelivered voice webhook: the stream again if it never connected, else nothing more to do. */
+function answerAgain(ctx: TelephonyContext, call: CallRow): WebhookReply {
+  return isOver(call) || call.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
 }
 
 async function twilioAccount(ctx: TelephonyContext, row: Parameters<TelephonyContext['accountOf']>[0]): Promise<TwilioCarrierAccount | null> {
@@ -82,13 +107,11 @@ export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): P
 
   // An outbound call was answered: its Url carries our call id.
   if (callIdOf(req)) {
-    const call = await loadCall(ctx, req, params);
-    if (!call) return notFound;
-    const account = await twilioAccount(ctx, call);
-    if (!account || !verify(ctx, account, req, params)) return forbidden;
+    const w = await callWebhook(ctx, req);
+    if ('reply' in w) return w.reply;
+    const { call } = w;
     if (call.telephonyId && params.CallSid && params.CallSid !== call.telephonyId) return forbidden;
-    if (call.status === 'ended' || call.status === 'error') return twiml(hangupTwiml());
-    return streamAnswer(ctx, call);
+    return isOver(call) ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
   }
 
   // An inbound call to one of our numbers.
@@ -101,7 +124,7 @@ export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): P
 
   // Twilio retries a webhook it got no answer to: the same CallSid gets the same call, not a second one.
   const existing = await store.calls.findByTelephonyId(store.db, 'twilio', params.CallSid);
-  if (existing) return existing.status === 'ended' || existing.status === 'error' || existing.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, existing);
+  if (existing) return answerAgain(ctx, existing);
 
   const from = normalizePhone(params.From ?? params.Caller ?? '') ?? (params.From || 'anonymous');
   const decision = await acceptInbound(ctx, number, {
@@ -109,10 +132,7 @@ export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): P
     metadata: { type: 'telephony_metadata_twilio', call_sid: params.CallSid, call_status: params.CallStatus ?? 'ringing' },
   });
   if (decision.kind === 'reject') return twiml(rejectTwiml('rejected'));
-  if (decision.kind === 'duplicate') {
-    const c = decision.call;
-    return c.status === 'ended' || c.status === 'error' || c.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, c);
-  }
+  if (decision.kind === 'duplicate') return answerAgain(ctx, decision.call);
   if (decision.kind === 'unavailable') return twiml(sayAndHangupTwiml(UNAVAILABLE_MESSAGE));
   return streamAnswer(ctx, decision.call);
 }
@@ -138,11 +158,9 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 export async function twilioStatus(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
-  const params = formParams(req.rawBody);
-  const call = await loadCall(ctx, req, params);
-  if (!call) return { status: 204, body: '' }; // not a call we recorded (e.g. rejected before it was)
-  const account = await twilioAccount(ctx, call);
-  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const w = await callWebhook(ctx, req, { status: 204, body: '' }); // unknown: e.g. rejected before it was recorded
+  if ('reply' in w) return w.reply;
+  const { params, call, account } = w;
   const { calls, db } = { calls: ctx.store.calls, db: ctx.store.db };
   const status = params.CallStatus ?? '';
   const metadata = { ...(call.telephonyMetadata ?? { type: 'telephony_metadata_twilio' }), call_sid: params.CallSid ?? call.telephonyId, call_status: status };
@@ -184,11 +202,9 @@ function answeredBy(v: string | undefined): 'human' | 'machine' | 'machine_end' 
 }
 
 export async function twilioAmd(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
-  const params = formParams(req.rawBody);
-  const call = await loadCall(ctx, req, params);
-  if (!call) return notFound;
-  const account = await twilioAccount(ctx, call);
-  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const w = await callWebhook(ctx, req);
+  if ('reply' in w) return w.reply;
+  const { params, call, account } = w;
   const verdict = answeredBy(params.AnsweredBy);
   await ctx.store.calls.mergeInternal(ctx.store.db, call.id, {
     amd: { answered_by: params.AnsweredBy ?? null, machine_detection_duration_ms: params.MachineDetectionDuration ? Number(params.MachineDetectionDuration) : null },
@@ -206,11 +222,12 @@ export async function twilioAmd(ctx: TelephonyContext, req: WebhookRequest): Pro
 }
 
 export async function twilioDial(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
-  const params = formParams(req.rawBody);
-  const call = await loadCall(ctx, req, params);
-  if (!call) return notFound;
-  const account = await twilioAccount(ctx, call);
-  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const w = await callWebhook(ctx, req);
+  if ('reply' in w) return w.reply;
+  const { params, call } = w;
+  // After a warm transfer's conference the Dial says nothing about the human (it is `completed` either
+  // way): the participant's own callbacks decide the outcome, this only ends the caller's side.
+  if (queryParam(req, 'conference') !== null) return twiml(hangupTwiml());
   const s = params.DialCallStatus ?? '';
   if (s === 'completed' || s === 'answered') {
     await ctx.store.calls.advance(ctx.store.db, call.id, { stage: 'transfer_successful' });
@@ -224,20 +241,24 @@ export async function twilioDial(ctx: TelephonyContext, req: WebhookRequest): Pr
 export const HOLD_LIMIT_MS = 5 * 60_000;
 const HOLD_GIVE_UP = 'Sorry, nobody is available to take your call right now. Please try again later. Goodbye.';
 
+/** Nobody is coming for a caller on hold: record it, and tell them so and let them go (a new TwiML takes them out of the conference). */
+async function giveUpWaiting(ctx: TelephonyContext, account: TwilioCarrierAccount, call: CallRow): Promise<void> {
+  await ctx.store.calls.advance(ctx.store.db, call.id, { stageOutcome: 'transfer_unanswered' });
+  if (!call.telephonyId || isOver(call)) return;
+  await account.rest.redirect(call.telephonyId, sayAndHangupTwiml(HOLD_GIVE_UP)).catch((err: unknown) => {
+    // The caller may have hung up meanwhile: nothing to move.
+    ctx.log.info({ err: (err as Error).message, callId: call.id }, 'could not let a waiting caller go');
+  });
+}
+
 export async function twilioHold(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
-  const params = formParams(req.rawBody);
-  const call = await loadCall(ctx, req, params);
-  if (!call) return notFound;
-  const account = await twilioAccount(ctx, call);
-  if (!account || !verify(ctx, account, req, params)) return forbidden;
-  const q = new URLSearchParams(req.pathAndQuery.slice(req.pathAndQuery.indexOf('?') + 1));
-  const since = Number(q.get('since'));
-  if (Number.isFinite(since) && Date.now() - since > HOLD_LIMIT_MS && call.telephonyId) {
-    // A wait URL cannot hang up; moving the call to new TwiML takes it out of the conference.
-    await ctx.store.calls.advance(ctx.store.db, call.id, { stageOutcome: 'transfer_unanswered' });
-    await account.rest.redirect(call.telephonyId, sayAndHangupTwiml(HOLD_GIVE_UP)).catch((err: unknown) => {
-      ctx.log.warn({ err: (err as Error).message, callId: call.id }, 'could not end a hold that ran out');
-    });
+  const w = await callWebhook(ctx, req);
+  if ('reply' in w) return w.reply;
+  const { call, account } = w;
+  const since = Number(queryParam(req, 'since'));
+  if (Number.isFinite(since) && Date.now() - since > HOLD_LIMIT_MS) {
+    // A wait URL cannot hang up: the call is moved to new TwiML instead.
+    await giveUpWaiting(ctx, account, call);
     return twiml(holdTwiml({ pauseSec: 5 }));
   }
   // One round of hold audio; Twilio requests the wait URL again when it ends. (The agent has already said
@@ -249,14 +270,12 @@ export async function twilioHold(ctx: TelephonyContext, req: WebhookRequest): Pr
 const NOT_REACHED = new Set(['busy', 'no-answer', 'failed', 'canceled']);
 
 export async function twilioParticipant(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
-  const params = formParams(req.rawBody);
-  const call = await loadCall(ctx, req, params);
-  if (!call) return notFound;
-  const account = await twilioAccount(ctx, call);
-  if (!account || !verify(ctx, account, req, params)) return forbidden;
+  const w = await callWebhook(ctx, req);
+  if ('reply' in w) return w.reply;
+  const { params, call, account } = w;
   const status = params.CallStatus ?? '';
   const { calls, db } = ctx.store;
-  if ((call.status === 'ended' || call.status === 'error') && params.CallSid && ['initiated', 'ringing', 'in-progress'].includes(status)) {
+  if (isOver(call) && params.CallSid && ['initiated', 'ringing', 'in-progress'].includes(status)) {
     // The caller gave up waiting: Twilio would still connect the human, alone, to a fresh conference.
     await account.rest.endCall(params.CallSid, status === 'in-progress' ? 'completed' : 'canceled').catch((err: unknown) => {
       ctx.log.info({ err: (err as Error).message, callId: call.id }, 'could not stop the human of an abandoned warm transfer');
@@ -266,13 +285,7 @@ export async function twilioParticipant(ctx: TelephonyContext, req: WebhookReque
   if (status === 'in-progress' || status === 'answered') {
     await calls.advance(db, call.id, { stage: 'transfer_successful' });
   } else if (NOT_REACHED.has(status) || (status === 'completed' && call.stage !== 'transfer_successful')) {
-    await calls.advance(db, call.id, { stageOutcome: 'transfer_unanswered' });
-    if (call.telephonyId && call.status !== 'ended' && call.status !== 'error') {
-      await account.rest.redirect(call.telephonyId, sayAndHangupTwiml(HOLD_GIVE_UP)).catch((err: unknown) => {
-        // The caller may have hung up meanwhile: nothing to move.
-        ctx.log.info({ err: (err as Error).message, callId: call.id }, 'caller of an unanswered warm transfer could not be moved');
-      });
-    }
+    await giveUpWaiting(ctx, account, call);
   }
   return { status: 204, body: '' };
 }
