@@ -6,7 +6,6 @@ export * from './types.js';
 export { SpeechSegmenter } from './segmenter.js';
 export { EnergyVad, createEnergyVad, type EnergyVadOptions } from './energy.js';
 export { SileroVad, createSileroVad, loadSileroRuntime, defaultSileroModelPath, type SileroVadOptions, type SileroRuntime, type SileroLoadOptions } from './silero.js';
-export { SileroBatcher, MAX_BATCH_ROWS } from './sileroBatch.js';
 
 /** The part of a pino Logger the factory uses. */
 export interface VadLogger {

@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
-import type { InferenceSession } from 'onnxruntime-node';
 import type { AudioFrame } from '../audio/frame.js';
 import { SpeechSegmenter } from './segmenter.js';
-import { SileroBatcher, STATE_FLOATS, inlineExecutor, type BatchExecutor } from './sileroBatch.js';
+import { SileroBatcher, STATE_FLOATS, createSileroSession, inlineExecutor, sileroWindow, type BatchExecutor } from './sileroBatch.js';
 import { startWorkerExecutor } from './sileroThread.js';
 import { resolveVadOptions, type VadEvent, type VadOptions, type VoiceActivityDetector } from './types.js';
 
@@ -36,11 +35,7 @@ export interface SileroLoadOptions {
 }
 
 export interface SileroRuntime {
-  ort: Ort;
-  session: InferenceSession;
   modelPath: string;
-  /** Time the load took, for logs. */
-  loadMs: number;
   /** Where inference runs; `inline` when asked for, or when no worker thread could start (`workerError`). */
   executor: BatchExecutor;
   workerError?: string;
@@ -69,41 +64,28 @@ export function loadSileroRuntime(modelPath?: string, opts: SileroLoadOptions = 
   let p = runtimes.get(key);
   if (!p) {
     p = (async () => {
-      const t0 = performance.now();
       const ort = require('onnxruntime-node') as Ort;
-      // Loaded here too, though a worker runs the batches: it checks the model before any call relies on
-      // it, and it is what runs them if the worker cannot start.
-      const session = await ort.InferenceSession.create(path, {
-        intraOpNumThreads: 1,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
-      for (const name of ['input', 'state', 'sr']) {
-        if (!session.inputNames.includes(name)) throw new Error(`${path} is not a Silero v5 model: no input "${name}"`);
-      }
-      for (const name of ['output', 'stateN']) {
-        if (!session.outputNames.includes(name)) throw new Error(`${path} is not a Silero v5 model: no output "${name}"`);
-      }
-      let executor: BatchExecutor = inlineExecutor(ort, session);
+      let executor: BatchExecutor | undefined;
       let workerError: string | undefined;
       if (thread === 'worker') {
         try {
-          executor = await startWorkerExecutor(path);
+          executor = await startWorkerExecutor(path); // the worker opens and checks the model itself
         } catch (err) {
           workerError = err instanceof Error ? err.message : String(err);
         }
       }
+      // Inline by choice, or because no worker could start (which also tells a broken model from a broken thread).
+      executor ??= inlineExecutor(ort, await createSileroSession(ort, path));
       const batchers = new Map<number, SileroBatcher>();
       const batcher = (rate: 8000 | 16000): SileroBatcher => {
         let b = batchers.get(rate);
         if (!b) {
-          b = new SileroBatcher(executor, rate, rate === 16000 ? 512 + 64 : 256 + 32);
+          b = new SileroBatcher(executor, rate);
           batchers.set(rate, b);
         }
         return b;
       };
-      return { ort, session, modelPath: path, loadMs: performance.now() - t0, executor, workerError, batcher };
+      return { modelPath: path, executor, workerError, batcher };
     })();
     p.catch(() => {}); // the rejection is handled by whoever awaits it
     runtimes.set(key, p);
@@ -119,7 +101,8 @@ export class SileroVad implements VoiceActivityDetector {
   /** [context | window]; the window part fills from the frames. */
   private input = new Float32Array(0);
   private batcher: SileroBatcher | undefined;
-  private state: Float32Array = new Float32Array(STATE_FLOATS);
+  /** The model's recurrent state; the batcher writes each window's next state over it. */
+  private readonly state = new Float32Array(STATE_FLOATS);
   private fill = 0;
   private windowStartMs = 0;
   private prob = 0;
@@ -153,7 +136,7 @@ export class SileroVad implements VoiceActivityDetector {
 
   reset(): Promise<void> {
     return this.enqueue(async () => {
-      this.state = new Float32Array(STATE_FLOATS);
+      this.state.fill(0);
       this.input.fill(0);
       this.fill = 0;
       this.prob = 0;
@@ -174,8 +157,7 @@ export class SileroVad implements VoiceActivityDetector {
   private configure(rate: number): void {
     if (rate !== 16000 && rate !== 8000) throw new RangeError(`Silero VAD supports 8000 or 16000 Hz, got ${rate}`);
     this.rate = rate;
-    this.window = rate === 16000 ? 512 : 256;
-    this.contextSize = rate === 16000 ? 64 : 32;
+    ({ window: this.window, context: this.contextSize } = sileroWindow(rate));
     this.input = new Float32Array(this.contextSize + this.window);
     this.batcher = this.runtime.batcher(rate);
   }
@@ -205,11 +187,10 @@ export class SileroVad implements VoiceActivityDetector {
     return events;
   }
 
-  private async infer(): Promise<number> {
-    const { probability, state } = await this.batcher!.infer(this.input, this.state);
-    this.state = state;
-    return probability;
+  private infer(): Promise<number> {
+    return this.batcher!.infer(this.input, this.state);
   }
+
 }
 
 /** Loads (once per process) the shared session and returns a new per-call detector. */

@@ -8,7 +8,7 @@ import type { InferenceSession } from 'onnxruntime-node';
  * themselves; they hand their window and recurrent state to a batcher, which runs every window that is
  * waiting as one batch (Silero v5 takes `input` [B, C + W] and `state` [2, B, 128]; rows never mix).
  * Batches form by themselves: while one runs, new windows queue, and they all go in the next run. A
- * lone call therefore waits for nothing, and a busy node runs few, large batches.
+ * lone call therefore waits one turn of the event loop at most, and a busy node runs few, large batches.
  *
  * The batch runs in a worker thread by default, so inference never stalls the event loop that carries the
  * calls' audio; `inline` runs it on the calling thread (the fallback when no worker can start).
@@ -44,6 +44,28 @@ export interface BatchExecutor {
 
 type Ort = typeof import('onnxruntime-node');
 
+/** Samples per model window and of the context prepended to it: 32 ms at either rate. */
+export function sileroWindow(rate: 8000 | 16000): { window: number; context: number } {
+  return rate === 16000 ? { window: 512, context: 64 } : { window: 256, context: 32 };
+}
+
+/** Opens the model (in whichever thread runs it) and checks it is a Silero v5 graph. */
+export async function createSileroSession(ort: Ort, path: string): Promise<InferenceSession> {
+  const session = await ort.InferenceSession.create(path, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  for (const name of ['input', 'state', 'sr']) {
+    if (!session.inputNames.includes(name)) throw new Error(`${path} is not a Silero v5 model: no input "${name}"`);
+  }
+  for (const name of ['output', 'stateN']) {
+    if (!session.outputNames.includes(name)) throw new Error(`${path} is not a Silero v5 model: no output "${name}"`);
+  }
+  return session;
+}
+
 /** The model run itself, shared by the inline executor and the worker. */
 export async function runBatch(ort: Ort, session: InferenceSession, req: BatchRequest): Promise<BatchResult> {
   const out = await session.run({
@@ -65,7 +87,7 @@ export function inlineExecutor(ort: Ort, session: InferenceSession): BatchExecut
 interface Pending {
   input: Float32Array;
   state: Float32Array;
-  resolve(r: { probability: number; state: Float32Array }): void;
+  resolve(probability: number): void;
   reject(err: unknown): void;
 }
 
@@ -77,13 +99,21 @@ export class SileroBatcher {
   /** Rows run and runs made, for the benchmark and /metrics-style introspection. */
   readonly stats = { runs: 0, rows: 0 };
 
-  constructor(private readonly executor: BatchExecutor, readonly rate: number, readonly rowLength: number) {}
+  private readonly rowLength: number;
 
-  /** One window ([context | window], copied now) and its state in, its probability and next state out. */
-  infer(input: Float32Array, state: Float32Array): Promise<{ probability: number; state: Float32Array }> {
-    if (input.length !== this.rowLength) return Promise.reject(new RangeError(`Silero window must be ${this.rowLength} samples, got ${input.length}`));
+  constructor(private readonly executor: BatchExecutor, readonly rate: 8000 | 16000) {
+    const { window, context } = sileroWindow(rate);
+    this.rowLength = window + context;
+  }
+
+  /**
+   * One window ([context | window]) and its recurrent state in; its speech probability out, and the next
+   * state written over `state`. The caller leaves both arrays alone until the promise settles (a
+   * detector awaits each window), so nothing is copied here but into the batch.
+   */
+  infer(input: Float32Array, state: Float32Array): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ input: input.slice(), state, resolve, reject });
+      this.queue.push({ input, state, resolve, reject });
       this.schedule();
     });
   }
@@ -131,10 +161,10 @@ export class SileroBatcher {
     this.stats.runs++;
     this.stats.rows += rows;
     for (let b = 0; b < rows; b++) {
-      const next = new Float32Array(STATE_FLOATS);
-      next.set(result.state.subarray(b * 128, (b + 1) * 128), 0);
-      next.set(result.state.subarray((rows + b) * 128, (rows + b + 1) * 128), 128);
-      batch[b].resolve({ probability: result.output[b], state: next });
+      const { state: own } = batch[b];
+      own.set(result.state.subarray(b * 128, (b + 1) * 128), 0);
+      own.set(result.state.subarray((rows + b) * 128, (rows + b + 1) * 128), 128);
+      batch[b].resolve(result.output[b]);
     }
   }
 }

@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
-import { runBatch, type BatchRequest } from './sileroBatch.js';
+import { createSileroSession, runBatch, type BatchRequest } from './sileroBatch.js';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -14,15 +14,11 @@ const require = createRequire(import.meta.url);
 
 try {
   const ort = require('onnxruntime-node') as Ort;
-  const session = await ort.InferenceSession.create((workerData as { modelPath: string }).modelPath, {
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const session = await createSileroSession(ort, (workerData as { modelPath: string }).modelPath);
   port.on('message', (msg: { id: number; req: BatchRequest }) => {
     runBatch(ort, session, msg.req).then(
-      (result) => port.postMessage({ id: msg.id, result }),
+      // ORT hands back fresh arrays: moved to the main thread, not copied.
+      (result) => port.postMessage({ id: msg.id, result }, [result.output.buffer as ArrayBuffer, result.state.buffer as ArrayBuffer]),
       (err: unknown) => port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) }),
     );
   });
