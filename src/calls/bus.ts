@@ -3,6 +3,7 @@
  * answering-machine verdict arrives at whichever node its webhook reached: the verdict goes over the
  * database (PostgreSQL NOTIFY, which every node LISTENs to; PGlite's own, in one process) to the call.
  */
+import { sql } from 'drizzle-orm';
 import type { Logger } from '../log.js';
 import type { Database } from '../store/db.js';
 import type { LiveCalls } from './liveCalls.js';
@@ -35,7 +36,6 @@ export class CallBus {
       local.machineDetected(verdict);
       return true;
     }
-    const { sql } = await import('drizzle-orm');
     await this.database.db.execute(sql`select pg_notify(${CHANNEL}, ${JSON.stringify({ call_id: callId, verdict } satisfies Message)})`);
     return false;
   }

@@ -140,12 +140,6 @@ export class NumberRepo {
     return updated;
   }
 
-  async setActive(db: Exec, userId: string, number: string, active: boolean): Promise<NumberRow> {
-    const row = await this.get(db, userId, number);
-    const [updated] = await db.update(s.numbers).set({ active, updatedAt: new Date() }).where(eq(s.numbers.id, row.id)).returning();
-    return updated;
-  }
-
   async setActiveById(db: Exec, id: string, active: boolean): Promise<NumberRow> {
     const [updated] = await db.update(s.numbers).set({ active, updatedAt: new Date() }).where(eq(s.numbers.id, id)).returning();
     return updated;

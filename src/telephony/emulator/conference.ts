@@ -246,7 +246,6 @@ export class ConferenceHub {
 
   list(): Conference[] { return [...this.all.values()]; }
   bySid(sid: string): Conference | undefined { return this.all.get(sid); }
-  byName(name: string): Conference | undefined { return this.running.get(name); }
   /** A conference SID (any status), or the friendly name of one not completed. */
   find(sidOrName: string): Conference | undefined { return this.all.get(sidOrName) ?? this.running.get(sidOrName); }
 
