@@ -20,7 +20,7 @@ export async function openStore(config: Config, log: Logger = createLogger(confi
   const embedded = !config.DATABASE_URL;
   const key = resolveSecretKey({ secretKey: config.SWITCHBOARD_SECRET_KEY, dataDir: config.DATA_DIR, embedded });
   const database = await openDatabase({
-    url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE,
+    url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: config.DATABASE_POOL_SIZE, log,
     onIdleClientError: (err) => log.warn({ err }, 'an idle database connection dropped; the pool replaces it'),
   });
   return new Store(database, new SecretBox(key));

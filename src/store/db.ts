@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type { Logger } from '../log.js';
 import { lockDataDir } from './dataDirLock.js';
 import * as schema from './schema.js';
 
@@ -13,7 +14,10 @@ export interface Database {
   kind: 'pglite' | 'postgres';
   /**
    * Subscribes to a NOTIFY channel (messages from any process on this database). On PostgreSQL one
-   * dedicated connection listens, and listens again after it drops. Resolves with the unsubscribe.
+   * dedicated connection listens and, whenever it drops, listens again on a new one (backing off while
+   * the database is unreachable, for as long as the subscription lasts). Messages sent while no
+   * connection listens are lost, as NOTIFY's are. Resolves with the unsubscribe, which also stops
+   * any pending retry.
    */
   listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -27,6 +31,8 @@ const migrationsFolder = join(dirname(fileURLToPath(import.meta.url)), 'migratio
  */
 export async function openDatabase(opts: {
   url?: string; dataDir: string; poolSize?: number; onIdleClientError?: (err: Error) => void;
+  /** Reports the listening connections' drops and recoveries (without it a drop goes to onIdleClientError). */
+  log?: Pick<Logger, 'warn' | 'info' | 'debug'>;
 }): Promise<Database> {
   if (opts.url) {
     const { default: pg } = await import('pg');
@@ -46,30 +52,16 @@ export async function openDatabase(opts: {
       await client.query('SELECT pg_advisory_unlock(727274)').catch(() => {});
       client.release();
     }
-    const listeners: { close(): Promise<void> }[] = [];
+    const listeners = new Set<() => Promise<void>>();
     const listen = async (channel: string, onMessage: (payload: string) => void) => {
-      let client: InstanceType<typeof pg.Client> | undefined;
-      let closed = false;
-      const connect = async (): Promise<void> => {
-        const c = new pg.Client({ connectionString: opts.url });
-        c.on('notification', (n) => { if (n.channel === channel && n.payload !== undefined) onMessage(n.payload); });
-        c.on('error', (err) => {
-          opts.onIdleClientError?.(err);
-          // The listening connection is gone: listen on a new one (messages meanwhile are lost, as NOTIFY's are).
-          if (!closed) setTimeout(() => void connect().catch(() => {}), 1000).unref();
-        });
-        await c.connect();
-        await c.query(`LISTEN "${channel.replace(/"/g, '')}"`);
-        client = c;
-      };
-      await connect();
-      const handle = { close: async () => { closed = true; await client?.end().catch(() => {}); } };
-      listeners.push(handle);
-      return handle.close;
+      const stop = await listenAgainAndAgain(pg.Client, opts.url!, channel, onMessage, opts.log, opts.onIdleClientError);
+      const off = async () => { listeners.delete(off); await stop(); };
+      listeners.add(off);
+      return off;
     };
     return {
       db: db as unknown as Db, kind: 'postgres', listen,
-      close: async () => { await Promise.all(listeners.map((l) => l.close())); await pool.end(); },
+      close: async () => { await Promise.all([...listeners].map((off) => off())); await pool.end(); },
     };
   }
   const { PGlite } = await import('@electric-sql/pglite');
@@ -92,6 +84,80 @@ export async function openDatabase(opts: {
     unlock();
     throw err;
   }
+}
+
+/** Waits between attempts to listen again: 100 ms doubling up to 5 s, each drawn from its upper half. */
+const RELISTEN_FIRST_MS = 100;
+const RELISTEN_MAX_MS = 5000;
+
+/**
+ * LISTENs on a dedicated connection of its own and, when that connection errors or ends without us
+ * ending it, discards it and listens on a new one, retrying with backoff until it succeeds or the
+ * returned stop is called. The first attempt's failure rejects (the caller learns at start-up).
+ */
+async function listenAgainAndAgain(
+  Client: typeof import('pg').Client, url: string, channel: string, onMessage: (payload: string) => void,
+  log: Pick<Logger, 'warn' | 'info' | 'debug'> | undefined, onDrop: ((err: Error) => void) | undefined,
+): Promise<() => Promise<void>> {
+  let current: InstanceType<typeof Client> | undefined; // connecting or listening
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let failures = 0;
+
+  const discard = (c: InstanceType<typeof Client>): Promise<void> => {
+    if (current === c) current = undefined;
+    c.removeAllListeners();
+    c.on('error', () => {}); // a late error from the dead socket must not crash the process
+    return c.end().catch(() => {});
+  };
+
+  const lost = (c: InstanceType<typeof Client>, err?: Error) => {
+    if (current !== c) return; // 'error' and 'end' both come; the first one counts
+    void discard(c);
+    if (stopped) return;
+    const why = err ?? new Error('the listening connection ended');
+    if (log) log.warn({ err: why, channel }, 'database LISTEN connection dropped; listening again (messages meanwhile are lost)');
+    else onDrop?.(why);
+    retry();
+  };
+
+  const attempt = async (): Promise<void> => {
+    // keepAlive: a connection silently cut off (network, failover) errors instead of waiting forever.
+    const c = new Client({ connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: 10_000 });
+    current = c;
+    let listening = false; // until then, failures arrive through connect()/query()
+    c.on('notification', (n) => { if (n.channel === channel && n.payload !== undefined) onMessage(n.payload); });
+    c.on('error', (err) => { if (listening) lost(c, err); });
+    c.on('end', () => { if (listening) lost(c); });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${c.escapeIdentifier(channel)}`);
+    } catch (err) {
+      await discard(c);
+      throw err;
+    }
+    if (stopped || current !== c) { await discard(c); return; }
+    listening = true;
+  };
+
+  const retry = () => {
+    const ms = Math.min(RELISTEN_MAX_MS, RELISTEN_FIRST_MS * 2 ** Math.min(failures++, 16));
+    timer = setTimeout(() => {
+      timer = undefined;
+      attempt().then(
+        () => { if (!stopped) { log?.info({ channel, attempts: failures }, 'database LISTEN restored'); failures = 0; } },
+        (err: unknown) => { if (!stopped) { log?.debug({ err, channel, attempts: failures }, 'listening again failed; retrying'); retry(); } },
+      );
+    }, ms / 2 + Math.random() * (ms / 2));
+    timer.unref(); // a pending retry alone does not keep the process alive
+  };
+
+  await attempt();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    if (current) await discard(current);
+  };
 }
 
 /**
