@@ -28,6 +28,22 @@ export interface PacerOptions {
   onIdle?: () => void;
   /** Clock time of the call's start: sent frames' timestampMs are play-out times relative to it. Default: now. */
   originMs?: number;
+  /**
+   * Called when a frame that was queued and waiting went out more than LATE_FRAME_MS past its play-out time:
+   * the far end ran dry while we held its audio (a busy event loop), an audible gap of about `lateMs`.
+   */
+  onLate?: (lateMs: number) => void;
+}
+
+/** How far past its play-out time a waiting frame may go out before the gap is audible: one frame. */
+export const LATE_FRAME_MS = 20;
+
+export interface PacerStats {
+  framesSent: number;
+  /** Frames sent more than LATE_FRAME_MS after their play-out time although they were ready in time. */
+  lateFrames: number;
+  /** The worst such lateness (ms), of any waiting frame, counted or not. */
+  maxLateMs: number;
 }
 
 interface Mark { pos: number; id: string }
@@ -41,6 +57,7 @@ export class Pacer {
   private readonly send: PacerOptions['send'];
   private readonly leadMs: number;
   private readonly onIdle?: () => void;
+  private readonly onLate?: (lateMs: number) => void;
   private readonly originMs: number;
   private readonly frameSamples: number;
   private readonly frameMs: number;
@@ -59,7 +76,6 @@ export class Pacer {
   // Play-out timeline of the current run: frame k of the run plays at runStart + k × frameMs.
   private runStart = -Infinity;
   private runFrames = 0;
-  private framesSent = 0;
   /** When the partial frame now at the head of the queue gets padded and sent (NaN: none pending). */
   private partialDeadline = NaN;
 
@@ -70,6 +86,9 @@ export class Pacer {
   /** Something was queued since the last idle notification (so onIdle fires once per busy spell). */
   private busy = false;
   private idleWaiters: (() => void)[] = [];
+  /** Play-out time of a full frame that was waiting for its send time when pump last returned (NaN: none). */
+  private waitingPlayAt = NaN;
+  readonly stats: PacerStats = { framesSent: 0, lateFrames: 0, maxLateMs: 0 };
 
   constructor(opts: PacerOptions) {
     this.clock = opts.clock;
@@ -77,6 +96,7 @@ export class Pacer {
     this.send = opts.send;
     this.leadMs = opts.leadMs ?? 120;
     this.onIdle = opts.onIdle;
+    this.onLate = opts.onLate;
     this.originMs = opts.originMs ?? opts.clock.now();
     this.frameSamples = samplesPerFrame(this.rate);
     // The true duration of a frame (exactly 20 ms at 8/16/24/48 kHz), so the timeline matches the audio.
@@ -125,6 +145,7 @@ export class Pacer {
     this.runStart = -Infinity;
     this.runFrames = 0;
     this.partialDeadline = NaN;
+    this.waitingPlayAt = NaN;
     this.cancelTimer();
     this.settleIdle();
     return dropped;
@@ -137,6 +158,7 @@ export class Pacer {
   pause(): void {
     if (this.paused) return;
     this.paused = true;
+    this.waitingPlayAt = NaN;
     this.cancelTimer();
   }
 
@@ -154,7 +176,7 @@ export class Pacer {
   queuedMs(): number { return (this.queued * 1000) / this.rate; }
 
   /** Audio handed to `send` so far, in ms (whole frames). */
-  sentMs(): number { return this.framesSent * this.frameMs; }
+  sentMs(): number { return this.stats.framesSent * this.frameMs; }
 
   /** Resolves once everything queued has been sent or cleared (at once if nothing is queued). */
   idle(): Promise<void> {
@@ -177,6 +199,7 @@ export class Pacer {
     // only has to enqueue.
     if (this.pumping) return;
     this.pumping = true;
+    if (!Number.isNaN(this.waitingPlayAt)) this.checkLateness();
     try {
       for (;;) {
         if (this.markHead < this.marks.length && this.marks[this.markHead].pos <= this.consumedPos) {
@@ -207,7 +230,19 @@ export class Pacer {
       this.pumping = false;
     }
     if (this.queued === 0 || this.paused) this.cancelTimer();
+    // A frame left waiting is on time only if the next pump comes before its play-out time.
+    if (this.queued >= this.frameSamples && !this.paused) this.waitingPlayAt = this.playEnd();
     if (this.queued === 0) this.settleIdle();
+  }
+
+  private checkLateness(): void {
+    const late = this.clock.now() - this.waitingPlayAt;
+    this.waitingPlayAt = NaN;
+    if (late > this.stats.maxLateMs) this.stats.maxLateMs = late;
+    if (late > LATE_FRAME_MS) {
+      this.stats.lateFrames++;
+      this.onLate?.(late);
+    }
   }
 
   private sendFrame(): void {
@@ -236,7 +271,7 @@ export class Pacer {
     this.partialDeadline = NaN;
     const timestampMs = this.playEnd() - this.originMs;
     this.runFrames++;
-    this.framesSent++;
+    this.stats.framesSent++;
     let markId: string | undefined;
     if (this.markHead < this.marks.length && this.marks[this.markHead].pos <= this.consumedPos) markId = this.marks[this.markHead++].id;
     this.send({ samples, sampleRate: this.rate, timestampMs }, markId);

@@ -109,7 +109,46 @@ describe('Pacer', () => {
       expect(s.at).toBeLessThanOrEqual(s.frame.timestampMs); // always before it should start playing
     });
     expect(pacer.queuedMs()).toBe(0);
+    expect(pacer.stats).toMatchObject({ framesSent: frames, lateFrames: 0 }); // timer jitter within the lead is no gap
   }, 60_000);
+
+  it('counts a frame it held past its play-out time (a stalled event loop) as late, and nothing else', async () => {
+    const inner = new VirtualClock();
+    let stallMs = 0;
+    // The next timer set fires `stallMs` late, once: an event loop busy elsewhere.
+    const clock: Clock = {
+      now: () => inner.now(),
+      setTimeout: (fn, ms) => { const t = inner.setTimeout(fn, ms + stallMs); stallMs = 0; return t; },
+      sleep: () => { throw new Error('unused'); },
+    };
+    const late: number[] = [];
+    const sent: Sent[] = [];
+    const pacer = new Pacer({ clock, sampleRate: 8000, send: (frame) => sent.push({ at: inner.now(), frame }), onLate: (ms) => late.push(ms) });
+    pacer.push(audio(new Int16Array(8000))); // 1 s, 120 ms of it sent at once
+    await inner.advance(300);
+    stallMs = 100; // the waiting frame goes out exactly at its play-out time: the far end never ran dry
+    await inner.advance(300);
+    expect(pacer.stats.lateFrames).toBe(0);
+    expect(pacer.stats.maxLateMs).toBe(0);
+    stallMs = 150; // 50 ms past its play-out time: a gap the caller hears
+    await inner.advance(400);
+    expect(late).toEqual([50]);
+    expect(pacer.stats).toEqual({ framesSent: 50, lateFrames: 1, maxLateMs: 50 });
+
+    // Audio that arrives after the last has played (slow TTS) starts a new run: not our lateness.
+    await inner.advance(500);
+    pacer.push(audio(new Int16Array(800)));
+    await inner.advance(500);
+    expect(pacer.stats.lateFrames).toBe(1);
+    // Nor is a pause: frames held back on purpose are not late when resume() sends them.
+    pacer.push(audio(new Int16Array(8000)));
+    pacer.pause();
+    await inner.advance(500);
+    pacer.resume();
+    await inner.advance(1500);
+    expect(pacer.stats.lateFrames).toBe(1);
+    expect(pacer.stats.framesSent).toBe(50 + 5 + 50);
+  });
 
   it('clear() drops the queue, stops sending at once, cancels its timer and reports what it dropped', async () => {
     const { clock, sent, pacer } = setup();
