@@ -31,6 +31,7 @@ import { ScriptedTts } from '../../src/engine/testkit/scriptedTts.js';
 import type { SpeechToText, SttEvent, SttSession, Transport, TransportEvent } from '../../src/engine/types.js';
 import { createVad, loadSileroRuntime, type VadEvent, type VoiceActivityDetector } from '../../src/engine/vad/index.js';
 import { activeSpan, fixture, pinkNoise, toInt16 } from '../../test/engine/vad/audio.js';
+import { pct, r2, summary } from '../lib/stats.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -50,13 +51,7 @@ const RATE = 8000;
 const FRAME = RATE / 50;
 const LONG = 'Your order left our warehouse on Monday and should arrive by Thursday afternoon at the latest.';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const pct = (xs: number[], p: number) => {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
-const r2 = (x: number) => Math.round(x * 100) / 100;
-const stats = (xs: number[]) => ({ n: xs.length, p50: r2(pct(xs, 50)), p90: r2(pct(xs, 90)), p99: r2(pct(xs, 99)), max: r2(Math.max(...xs)) });
+const stats = (xs: number[]) => summary(xs);
 
 /** RealClock whose 0 ms sleeps resolve at once: zero-latency scripted providers then cost no timer tick. */
 class ZeroSleepClock extends RealClock {

@@ -52,6 +52,7 @@ import { createGoogleStt } from '../../src/providers/stt/google.js';
 const AZURE_KEY = 'azure-test-key-7f3a'; // test/fakes/azure.ts
 import { END_SILENCE_MS, silenceAudio, speechAudio } from '../../test/fakes/speech.js';
 import type { FakeLlmControls, FakeSttControls, FakeTtsControls } from '../../test/providers/contract/harness.js';
+import { pct, r2, summary, type Summary } from '../lib/stats.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -85,14 +86,8 @@ const gc = runInNewContext('gc') as () => void;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const now = () => performance.now();
-const pct = (xs: number[], p: number) => {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
-const r2 = (x: number) => Math.round(x * 100) / 100;
-const stats = (xs: number[]) => ({ n: xs.length, p50: r2(pct(xs, 50)), p95: r2(pct(xs, 95)), p99: r2(pct(xs, 99)), max: r2(Math.max(...xs)) });
-type Stats = ReturnType<typeof stats>;
+const stats = (xs: number[]) => summary(xs);
+type Stats = Summary;
 const fmt = (s: Stats | undefined) => (s && s.n ? `${String(s.p50).padStart(7)} ${String(s.p95).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.max).padStart(7)}  n=${s.n}` : '      —');
 const HEAD = `${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`;
 

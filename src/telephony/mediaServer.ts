@@ -91,7 +91,7 @@ export class MediaServer {
 
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const clog = log.child({ call_id: call.id, provider });
-      const transport = new MediaStreamTransport(ws, carrier.codec, new RealClock(), (detail) => clog.warn({ detail }, 'media stream protocol error'));
+      const transport = new MediaStreamTransport(ws, carrier.codec, new RealClock(), (detail) => clog.warn({ detail }, 'media stream protocol error'), this.ctx.deps.metrics?.media);
       void this.run(claimed, transport, carrier).catch((err) => clog.error({ err }, 'call failed'));
     });
   }

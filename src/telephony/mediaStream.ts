@@ -28,8 +28,17 @@ const HANGUP_CLOSE_WAIT_MS = 5000;
 /** How long an in-band DTMF send may wait for its tones' mark beyond their own length. */
 const DTMF_MARK_GRACE_MS = 3000;
 
+/** A caller frame reaching us more than this after the earliest-arriving frame's pace: one frame. */
+const INBOUND_LATE_MS = 20;
+
 export interface MediaStreamStats {
   framesIn: number;
+  /**
+   * Caller frames that reached us more than INBOUND_LATE_MS later than the carrier's timestamps say they
+   * should have, measured against the stream's earliest arrival: network jitter plus our own event-loop delay.
+   */
+  lateIn: number;
+  maxLateInMs: number;
   framesOut: number;
   marksSent: number;
   marksPlayed: number;
@@ -37,10 +46,19 @@ export interface MediaStreamStats {
   protocolErrors: number;
 }
 
+/** Media frames of every stream on this process, for /metrics (plain counts: bumped on every frame). */
+export interface MediaTotals {
+  framesIn: number;
+  lateIn: number;
+  framesOut: number;
+  /** Agent frames the pacer sent after their play-out time (see Pacer's onLate). */
+  lateOut: number;
+}
+
 export class MediaStreamTransport implements Transport {
   /** Resolves with the carrier's `start` message; rejects if the stream ends or breaks before it. */
   readonly started: Promise<StreamStart>;
-  readonly stats: MediaStreamStats = { framesIn: 0, framesOut: 0, marksSent: 0, marksPlayed: 0, clears: 0, protocolErrors: 0 };
+  readonly stats: MediaStreamStats = { framesIn: 0, lateIn: 0, maxLateInMs: 0, framesOut: 0, marksSent: 0, marksPlayed: 0, clears: 0, protocolErrors: 0 };
   /** Set once the call is known; until then transport actions fail. */
   control?: CallControl;
   /** Who ended the stream: the carrier/caller (`stop` or a closed socket) or us (hangup()). */
@@ -53,6 +71,8 @@ export class MediaStreamTransport implements Transport {
   private markSeq = 0;
   private closed = false;
   private inSamples = 0;
+  /** Smallest (arrival time − carrier timestamp) seen: the stream's on-time pace. */
+  private minOffset = Infinity;
   private resolveStart!: (s: StreamStart) => void;
   private rejectStart!: (e: Error) => void;
 
@@ -61,6 +81,8 @@ export class MediaStreamTransport implements Transport {
     private readonly codec: MediaCodec,
     private readonly clock: Clock,
     private readonly onProtocolError: (detail: string) => void = () => {},
+    /** This process's media counters (/metrics), shared by all streams. */
+    private readonly totals?: MediaTotals,
   ) {
     this.started = new Promise((resolve, reject) => { this.resolveStart = resolve; this.rejectStart = reject; });
     this.started.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
@@ -98,6 +120,8 @@ export class MediaStreamTransport implements Transport {
         const frame: AudioFrame = { samples, sampleRate: this.info.sampleRate, timestampMs: this.clock.now() };
         this.inSamples += samples.length;
         this.stats.framesIn++;
+        if (this.totals) this.totals.framesIn++;
+        if (m.timestampMs !== undefined) this.arrived(frame.timestampMs - m.timestampMs);
         return this.emit({ type: 'audio', frame });
       }
       case 'mark':
@@ -109,6 +133,16 @@ export class MediaStreamTransport implements Transport {
         return this.finish('remote');
       default:
         return;
+    }
+  }
+
+  private arrived(offset: number): void {
+    if (offset < this.minOffset) { this.minOffset = offset; return; }
+    const late = offset - this.minOffset;
+    if (late > this.stats.maxLateInMs) this.stats.maxLateInMs = late;
+    if (late > INBOUND_LATE_MS) {
+      this.stats.lateIn++;
+      if (this.totals) this.totals.lateIn++;
     }
   }
 
@@ -156,6 +190,7 @@ export class MediaStreamTransport implements Transport {
     if (frame.sampleRate !== this.sampleRate) throw new Error(`expected ${this.sampleRate} Hz audio, got ${frame.sampleRate} Hz`);
     this.send(this.codec.media(this.info.streamId, encode(frame.samples, this.info.encoding)));
     this.stats.framesOut++;
+    if (this.totals) this.totals.framesOut++;
     if (markId !== undefined) this.sendMark({ markId });
   }
 

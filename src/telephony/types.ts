@@ -92,14 +92,23 @@ export type MediaInbound =
       encoding: MediaEncoding;
       sampleRate: number;
     }
-  /** Caller audio, still encoded (`encoding` of the start message). Outbound-track echoes are not passed on. */
-  | { type: 'media'; payload: Buffer }
+  /**
+   * Caller audio, still encoded (`encoding` of the start message). Outbound-track echoes are not passed on.
+   * `timestampMs`: the carrier's presentation time, ms from the stream's start (both carriers send it).
+   */
+  | { type: 'media'; payload: Buffer; timestampMs?: number }
   /** A mark we sent has come back: the audio before it finished playing, or it was cleared (see MediaStreamTransport). */
   | { type: 'mark'; name: string }
   | { type: 'dtmf'; digit: string }
   | { type: 'stop' }
   /** `connected`, errors the carrier reports on the socket, anything this build does not act on. */
   | { type: 'other'; event: string; detail?: string };
+
+/** A media message's `timestamp` (both carriers send ms as a string); anything else is left out, not guessed. */
+export function mediaTimestamp(v: unknown): number | undefined {
+  const n = typeof v === 'string' && v !== '' ? Number(v) : typeof v === 'number' ? v : NaN;
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
 
 /** A carrier's media WebSocket message format, both ways. Pure: no I/O. */
 export interface MediaCodec {

@@ -24,9 +24,9 @@ export interface TestServer {
 
 export const usingPostgres = () => !!process.env.TEST_DATABASE_URL;
 
-export async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = process.env.TEST_DATABASE_URL!;
-  const name = `sb_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+/** A new, empty database on the server `admin` points at (its name starts with `prefix`), and its drop. */
+export async function freshPostgres(admin = process.env.TEST_DATABASE_URL!, prefix = 'sb_test'): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const c = new pg.Client({ connectionString: admin });
   await c.connect();
   await c.query(`CREATE DATABASE ${name}`);

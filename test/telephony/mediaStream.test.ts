@@ -55,6 +55,22 @@ const until = async (p: () => boolean, what: string, ms = 2000) => {
 const tone = (n: number) => Int16Array.from({ length: n }, (_, i) => Math.round(8000 * Math.sin(i / 3)));
 
 describe('media-stream transport (Twilio messages)', () => {
+  it('counts caller frames that reach it later than the carrier\'s timestamps allow, not a burst that comes early', async () => {
+    const p = await pair();
+    await p.start();
+    const payload = Buffer.from(encodeMuLaw(tone(160))).toString('base64');
+    const media = (timestamp?: number) => p.send({ event: 'media', streamSid: 'MZ1', media: { track: 'inbound', payload, ...(timestamp === undefined ? {} : { timestamp: String(timestamp) }) } });
+    for (const ts of [0, 20, 40, 60]) media(ts); // a burst: all four at once, which is early, not late
+    await until(() => p.transport.stats.framesIn === 4, 'the burst');
+    expect(p.transport.stats.lateIn).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    media(80); // due 20 ms after the last, here ~200 ms after it
+    media(); // no timestamp: nothing to judge it by
+    await until(() => p.transport.stats.framesIn === 6, 'the late frame');
+    expect(p.transport.stats.lateIn).toBe(1);
+    expect(p.transport.stats.maxLateInMs).toBeGreaterThan(150);
+  });
+
   it('starts on the carrier\'s start message and hands the engine caller audio decoded to PCM at 8 kHz, including what came before it listened', async () => {
     const p = await pair();
     const start = await p.start({ call_id: 'abc' });

@@ -388,7 +388,7 @@ describe('Telnyx media codec', () => {
     expect(c.parse(JSON.stringify(l16))).toMatchObject({ encoding: 'l16', sampleRate: 16000 });
     const audio = Buffer.from([0xff, 0x7f, 0x00, 0x80]);
     expect(c.parse(JSON.stringify({ event: 'media', sequence_number: '4', stream_id: 'x', media: { track: 'inbound', chunk: '2', timestamp: '40', payload: audio.toString('base64') } })))
-      .toEqual({ type: 'media', payload: audio });
+      .toEqual({ type: 'media', payload: audio, timestampMs: 40 });
     expect(c.parse(JSON.stringify({ event: 'media', stream_id: 'x', media: { track: 'outbound', chunk: '2', timestamp: '40', payload: audio.toString('base64') } })))
       .toEqual({ type: 'other', event: 'media', detail: 'outbound track' });
     expect(c.parse(JSON.stringify({ event: 'dtmf', stream_id: 'x', occurred_at: 't', sequence_number: '9', dtmf: { digit: '7' } }))).toEqual({ type: 'dtmf', digit: '7' });

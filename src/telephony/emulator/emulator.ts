@@ -152,6 +152,8 @@ export interface Emulator {
   /** A conference by SID, or the running (else the latest) one with this friendly name. */
   getConference(sidOrName: string): ConferenceInfo | undefined;
   stats(): EmulatorStats;
+  /** Starts the media ticker's figures (stats().ticker) afresh, e.g. at a benchmark's measured window. */
+  resetStats(): void;
   /** Ends every call (stream `stop`, final callbacks, up to 2 s), then stops listening. */
   close(): Promise<void>;
 }
@@ -317,6 +319,8 @@ class EmulatorImpl implements Emulator, EmulatorCore {
       const t = setTimeout(() => { off(); reject(new Error(`no new call within ${timeoutMs} ms`)); }, timeoutMs);
     });
   }
+
+  resetStats(): void { this.ticker.resetStats(); }
 
   stats(): EmulatorStats {
     let active = 0;

@@ -15,7 +15,7 @@
  * back when the audio sent before it has played (at once when nothing is queued), and `clear` stops playback,
  * drops queued audio and sends the queued marks back.
  */
-import type { MediaCodec, MediaEncoding, MediaInbound } from '../types.js';
+import { mediaTimestamp, type MediaCodec, type MediaEncoding, type MediaInbound } from '../types.js';
 
 /** Shortest and longest audio one outbound `media` message may carry (Telnyx bidirectional RTP mode). */
 export const TELNYX_MIN_CHUNK_MS = 20;
@@ -97,7 +97,7 @@ export const telnyxMediaCodec: MediaCodec = {
         if (media.track === 'outbound') return { type: 'other', event: 'media', detail: 'outbound track' };
         const payload = media.payload;
         if (typeof payload !== 'string' || !BASE64.test(payload)) throw new TelnyxMediaFormatError('media message without a base64 "payload"');
-        return { type: 'media', payload: Buffer.from(payload, 'base64') };
+        return { type: 'media', payload: Buffer.from(payload, 'base64'), timestampMs: mediaTimestamp(media.timestamp) };
       }
       case 'dtmf': {
         const digit = str(field(msg, 'dtmf', 'dtmf'), 'digit', 'dtmf');

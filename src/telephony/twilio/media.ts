@@ -9,7 +9,7 @@
  * {streamSid}. Twilio sends a mark back when the audio queued before it has played, and on `clear` it
  * sends back the marks still pending.
  */
-import type { MediaCodec, MediaEncoding, MediaInbound } from '../types.js';
+import { mediaTimestamp, type MediaCodec, type MediaEncoding, type MediaInbound } from '../types.js';
 
 type Json = Record<string, any>;
 
@@ -40,7 +40,7 @@ export const twilioMediaCodec: MediaCodec = {
         // A bidirectional stream carries the caller only; anything else is not for the agent's ears.
         if (media.track && media.track !== 'inbound') return { type: 'other', event: 'media', detail: `track ${media.track}` };
         if (typeof media.payload !== 'string') throw new Error('media without a payload');
-        return { type: 'media', payload: Buffer.from(media.payload, 'base64') };
+        return { type: 'media', payload: Buffer.from(media.payload, 'base64'), timestampMs: mediaTimestamp(media.timestamp) };
       }
       case 'mark':
         return { type: 'mark', name: String((m.mark ?? {}).name ?? '') };

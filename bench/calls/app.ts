@@ -1,0 +1,165 @@
+// bench:calls — the process under test: the Switchboard server alone (API, carrier webhooks, media
+// WebSockets, engine, VAD, database), as a deployment runs it. The harness process (run.ts --child-step)
+// starts it, points it at the emulator and the vendor fakes, and reads its figures over the IPC channel:
+//   → {type: 'start', config}         ← {type: 'ready', url, key, pid}
+//   → {type: 'window-begin'}          ← {type: 'window-begun'}      (figures from here…)
+//   → {type: 'window-end'}            ← {type: 'window', window}    (…to here)
+//   → {type: 'settle'}                ← {type: 'settled', rss, live} (after two full GCs)
+//   → {type: 'close'}                 ← {type: 'closed'}, then exits
+import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay, performance, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { loadConfig } from '../../src/config.js';
+import { loadSileroRuntime } from '../../src/engine/vad/index.js';
+import { createLogger } from '../../src/log.js';
+import { startServer, type Running } from '../../src/server.js';
+import type { MediaTotals } from '../../src/telephony/mediaStream.js';
+import { freshPostgres } from '../../test/helpers/server.js';
+
+export interface AppStart {
+  db: 'pglite' | 'postgres';
+  pgAdmin: string;
+  vad: 'silero' | 'energy';
+  vadThread: 'worker' | 'inline';
+  env: Record<string, string>;
+}
+
+/** What the app process measured over the window. */
+export interface AppWindow {
+  wallMs: number;
+  /** process.cpuUsage over the window (all threads: the VAD worker's and onnxruntime's included), ms. */
+  cpuMs: number;
+  elu: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  gc: { n: number; totalMs: number; maxMs: number; major: number; majorMaxMs: number };
+  rssMean: number;
+  heapMean: number;
+  /** Media frames in the window, from the server's own counters (/metrics' switchboard_media_frames_*). */
+  media: MediaTotals;
+  profileWindow: { pid: number; fromUs: number; toUs: number };
+}
+
+export type ToApp = { type: 'start'; config: AppStart } | { type: 'window-begin' } | { type: 'window-end' } | { type: 'settle' } | { type: 'close' };
+export type FromApp =
+  | { type: 'ready'; url: string; key: string; pid: number }
+  | { type: 'window-begun' }
+  | { type: 'window'; window: AppWindow }
+  | { type: 'settled'; rss: number; live: number }
+  | { type: 'closed' };
+
+/** The event-loop delay histogram's timer; its samples include it, so it is subtracted. */
+const LOOP_RESOLUTION_MS = 10;
+
+setFlagsFromString('--expose_gc');
+const gc = runInNewContext('gc') as () => void;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const reply = (m: FromApp) => process.send!(m);
+
+let running: Running | undefined;
+let drop: (() => Promise<void>) | undefined;
+let window: {
+  t0: number; hr0: bigint; cpu0: NodeJS.CpuUsage; elu0: ReturnType<typeof performance.eventLoopUtilization>;
+  loop: ReturnType<typeof monitorEventLoopDelay>; gcObserver: PerformanceObserver; sampler: NodeJS.Timeout;
+  gc: AppWindow['gc']; rss: number[]; heap: number[]; media0: MediaTotals;
+} | undefined;
+
+const media = (): MediaTotals => ({ ...running!.telephony.deps.metrics!.media });
+
+async function start(c: AppStart): Promise<void> {
+  if (c.vad === 'silero') await loadSileroRuntime(undefined, { thread: c.vadThread }); // before anything is measured
+  const pgdb = c.db === 'postgres' ? await freshPostgres(c.pgAdmin, 'sb_bench_calls') : null;
+  drop = pgdb?.drop;
+  const key = `sb_bench_${randomBytes(16).toString('hex')}`;
+  running = await startServer(loadConfig({
+    PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', DATA_DIR: 'memory://',
+    ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
+    SWITCHBOARD_SECRET_KEY: randomBytes(32).toString('hex'), SWITCHBOARD_BOOTSTRAP_API_KEY: key,
+    SWITCHBOARD_VAD: c.vad, SWITCHBOARD_VAD_THREAD: c.vadThread,
+    ...c.env,
+  }), { log: createLogger('silent'), print: () => {} });
+  reply({ type: 'ready', url: running.url, key, pid: process.pid });
+}
+
+function beginWindow(): void {
+  const gcs = { n: 0, totalMs: 0, maxMs: 0, major: 0, majorMaxMs: 0 };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const major = (e as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR;
+      gcs.n++;
+      gcs.totalMs += e.duration;
+      gcs.maxMs = Math.max(gcs.maxMs, e.duration);
+      if (major) { gcs.major++; gcs.majorMaxMs = Math.max(gcs.majorMaxMs, e.duration); }
+      if (process.env.BENCH_CALLS_DEBUG && e.duration > 5) console.error(`app gc ${major ? 'major' : 'minor'} ${e.duration.toFixed(1)} ms at ${(performance.now() - window!.t0).toFixed(0)}`);
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  loop.enable();
+  const rss: number[] = [];
+  const heap: number[] = [];
+  const sampler = setInterval(() => { const m = process.memoryUsage(); rss.push(m.rss); heap.push(m.heapUsed); }, 500);
+  window = {
+    t0: performance.now(), hr0: process.hrtime.bigint(), cpu0: process.cpuUsage(), elu0: performance.eventLoopUtilization(),
+    loop, gcObserver, sampler, gc: gcs, rss, heap, media0: media(),
+  };
+  reply({ type: 'window-begun' });
+}
+
+function endWindow(): void {
+  const w = window!;
+  const cpu = process.cpuUsage(w.cpu0);
+  const wallMs = performance.now() - w.t0;
+  const hr1 = process.hrtime.bigint();
+  const elu = performance.eventLoopUtilization(w.elu0);
+  w.loop.disable();
+  w.gcObserver.disconnect();
+  clearInterval(w.sampler);
+  const m = media();
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : process.memoryUsage().rss);
+  reply({
+    type: 'window',
+    window: {
+      wallMs, cpuMs: (cpu.user + cpu.system) / 1000, elu: elu.utilization,
+      loopDelayP99Ms: w.loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS, loopDelayMaxMs: w.loop.max / 1e6 - LOOP_RESOLUTION_MS,
+      gc: w.gc, rssMean: mean(w.rss), heapMean: mean(w.heap),
+      media: { framesIn: m.framesIn - w.media0.framesIn, lateIn: m.lateIn - w.media0.lateIn, framesOut: m.framesOut - w.media0.framesOut, lateOut: m.lateOut - w.media0.lateOut },
+      profileWindow: { pid: process.pid, fromUs: Number(w.hr0 / 1000n), toUs: Number(hr1 / 1000n) },
+    },
+  });
+  window = undefined;
+}
+
+async function settle(): Promise<void> {
+  gc();
+  await sleep(200);
+  gc();
+  await sleep(300);
+  const m = process.memoryUsage();
+  reply({ type: 'settled', rss: m.rss, live: m.heapUsed + m.external });
+}
+
+process.on('message', (msg: ToApp) => {
+  const run = async () => {
+    switch (msg.type) {
+      case 'start': return start(msg.config);
+      case 'window-begin': return beginWindow();
+      case 'window-end': return endWindow();
+      case 'settle': return settle();
+      case 'close':
+        // The server records the calls still up as ended before it goes.
+        await running?.close();
+        await drop?.();
+        reply({ type: 'closed' });
+        process.disconnect();
+        return;
+    }
+  };
+  run().catch((err: unknown) => {
+    console.error(`bench app: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  });
+});
+// The harness is gone (it crashed or was killed): nothing to serve.
+process.on('disconnect', () => setTimeout(() => process.exit(0), 100).unref());
