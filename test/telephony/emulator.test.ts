@@ -9,83 +9,25 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import webhooks from 'twilio/lib/webhooks/webhooks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WebSocket } from 'ws';
 import { decodeMuLaw, encodeMuLaw } from '../../src/engine/audio/g711.js';
 import { decodeWav, encodeWav } from '../../src/engine/audio/wav.js';
 import { runEmulatorCli, startEmulator, type CallHandle, type Emulator } from '../../src/telephony/emulator/index.js';
 import { parseTwiml } from '../../src/telephony/emulator/twiml.js';
 import { parseXml } from '../../src/telephony/emulator/xml.js';
-import { startFakeServer, type FakeServer } from '../fakes/server.js';
-
-// ---- a tiny application: TwiML by path, callbacks recorded, media streams scripted per path ----
-
-interface Hit { path: string; params: Record<string, string>; signed: boolean; at: number; method: string }
-
-interface StreamPeer {
-  ws: WebSocket;
-  path: string;
-  signed: boolean;
-  messages: Array<Record<string, any> & { at: number }>;
-  streamSid?: string;
-  closed: boolean;
-  send(msg: unknown): void;
-  waitFor(pred: (m: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any> & { at: number }>;
-}
+import { startTwimlApp, type TwimlApp } from '../helpers/twimlApp.js';
+import { until } from '../helpers/until.js';
 
 const TOKEN = '0123456789abcdef0123456789abcdef';
 const SID = `AC${'a1'.repeat(16)}`;
 
 let emu: Emulator;
-let app: FakeServer;
-const hits: Hit[] = [];
-const twiml = new Map<string, (p: Record<string, string>) => string>();
-const onStream = new Map<string, (peer: StreamPeer) => void>();
-const peers: StreamPeer[] = [];
-
-async function until<T>(fn: () => T | undefined | false, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const hitsFor = (path: string) => hits.filter((h) => h.path === path);
+// A tiny application: TwiML by path, callbacks recorded, media streams scripted per path.
+let app: TwimlApp;
+const hitsFor = (path: string) => app.hitsFor(path);
 
 beforeAll(async () => {
-  app = await startFakeServer({
-    http: (req, res, body) => {
-      const path = (req.url ?? '').split('?')[0];
-      const form = Object.fromEntries(new URLSearchParams(body.toString()));
-      const signed = webhooks.validateRequest(TOKEN, String(req.headers['x-twilio-signature'] ?? ''), `${app.url}${req.url}`, form);
-      const params = req.method === 'GET' ? Object.fromEntries(new URL(req.url ?? '/', app.url).searchParams) : form;
-      hits.push({ path, params, signed, at: Date.now(), method: req.method ?? '' });
-      const h = twiml.get(path);
-      res.writeHead(200, { 'content-type': h ? 'text/xml' : 'text/plain' });
-      res.end(h ? h(params) : 'ok');
-    },
-    connection: (ws, req) => {
-      const path = (req.url ?? '').split('?')[0];
-      const peer: StreamPeer = {
-        ws, path, messages: [], closed: false,
-        signed: webhooks.validateRequest(TOKEN, String(req.headers['x-twilio-signature'] ?? ''), `${app.wsUrl}${req.url}`, {}),
-        send: (m) => ws.send(typeof m === 'string' ? m : JSON.stringify(m)),
-        waitFor: (pred, timeoutMs = 5000) => until(() => peer.messages.find(pred), timeoutMs, `a stream message on ${path}`),
-      };
-      ws.on('message', (d) => {
-        const m = JSON.parse(d.toString());
-        if (m.event === 'start') peer.streamSid = m.streamSid;
-        peer.messages.push({ ...m, at: Date.now() });
-      });
-      ws.on('close', () => { peer.closed = true; });
-      peers.push(peer);
-      onStream.get(path)?.(peer);
-    },
-  });
+  app = await startTwimlApp(TOKEN);
   emu = await startEmulator({ accountSid: SID, authToken: TOKEN, timeScale: 0.1, sayMsPerChar: 20, dialLegMs: 1000 });
 }, 30_000);
 
@@ -130,9 +72,9 @@ const audible = (payload: string) => { const pcm = decodeMuLaw(Buffer.from(paylo
 
 async function inboundWithStream(number: string, path: string, opts: { audio?: Int16Array; params?: Record<string, string>; after?: string; query?: string } = {}) {
   emu.addNumber(number, { voiceUrl: `${app.url}/voice${path}`, statusCallback: `${app.url}/status${path}` });
-  twiml.set(`/voice${path}`, () => streamTwiml(`/media${path}`, opts.params, opts.after, opts.query));
+  app.twiml.set(`/voice${path}`, () => streamTwiml(`/media${path}`, opts.params, opts.after, opts.query));
   const call = await emu.placeInboundCall({ from: '+15005550006', to: number, audio: opts.audio });
-  const peer = await until(() => peers.find((p) => p.path === `/media${path}`), 5000, 'the media socket');
+  const peer = await until(() => app.peers.find((p) => p.path === `/media${path}`), 'the media socket', 5000);
   await peer.waitFor((m) => m.event === 'start');
   return { call, peer };
 }
@@ -279,7 +221,7 @@ describe('inbound call with a media stream', () => {
     await call.hangup();
     const stop = await peer.waitFor((m) => m.event === 'stop');
     expect(stop).toMatchObject({ streamSid: start.streamSid, stop: { accountSid: SID, callSid: call.sid } });
-    await until(() => peer.closed, 3000, 'the socket to close');
+    await until(() => peer.closed, 'the socket to close', 3000);
     expect(await call.waitForEnd()).toBe('completed');
     const status = hitsFor('/status/a');
     expect(status).toHaveLength(1);
@@ -358,7 +300,7 @@ describe('inbound call with a media stream', () => {
     peer.send({ event: 'media', streamSid: peer.streamSid, media: { payload: '***' } });
     peer.send({ event: 'mark', streamSid: peer.streamSid, mark: {} });
     peer.send({ event: 'dance', streamSid: peer.streamSid });
-    await until(() => call.protocolViolations.length >= 5, 2000, 'five violations');
+    await until(() => call.protocolViolations.length >= 5, 'five violations', 2000);
     expect(call.protocolViolations.map((v) => v.reason)).toEqual([
       'message is not JSON', expect.stringContaining('for streamSid MZ0000'), 'media.payload is not base64',
       'mark without a string mark.name', expect.stringContaining('unknown event "dance"'),
@@ -375,7 +317,7 @@ describe('inbound call with a media stream', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ sid: call.sid, status: 'completed', direction: 'inbound' });
     await peer.waitFor((m) => m.event === 'stop');
-    await until(() => peer.closed, 3000, 'close');
+    await until(() => peer.closed, 'close', 3000);
     expect(await call.waitForEnd()).toBe('completed');
     const fetched = await rest('GET', `/Calls/${call.sid}.json`);
     expect(fetched.body).toMatchObject({ status: 'completed', end_time: expect.any(String), duration: expect.stringMatching(/^\d+$/) });
@@ -409,8 +351,8 @@ describe('inbound call with a media stream', () => {
   it('asks a GET voice URL with the parameters in its query, and requests <Dial action> with the outcome', async () => {
     emu.addNumber('+14155550110', { voiceUrl: `${app.url}/voice/h?tenant=1`, voiceMethod: 'GET' });
     emu.setDestination('+12125550301', { answer: 'busy' });
-    twiml.set('/voice/h', () => '<Response><Dial action="/action/h" timeout="5" callerId="+14155550110"><Number>+12125550301</Number></Dial><Say>unreachable</Say></Response>');
-    twiml.set('/action/h', () => '<Response><Say>Sorry, they are busy</Say><Hangup/></Response>');
+    app.twiml.set('/voice/h', () => '<Response><Dial action="/action/h" timeout="5" callerId="+14155550110"><Number>+12125550301</Number></Dial><Say>unreachable</Say></Response>');
+    app.twiml.set('/action/h', () => '<Response><Say>Sorry, they are busy</Say><Hangup/></Response>');
     const call = await emu.placeInboundCall({ from: '+15005550006', to: '+14155550110' });
     expect(await call.waitForEnd()).toBe('completed');
     const voice = hitsFor('/voice/h')[0];
@@ -425,7 +367,7 @@ describe('inbound call with a media stream', () => {
     for (const [reason, status] of [['busy', 'busy'], ['rejected', 'no-answer']] as const) {
       const number = reason === 'busy' ? '+14155550107' : '+14155550108';
       emu.addNumber(number, { voiceUrl: `${app.url}/voice/reject-${reason}`, statusCallback: `${app.url}/status/reject-${reason}` });
-      twiml.set(`/voice/reject-${reason}`, () => `<Response><Reject reason="${reason}"/><Say>never</Say></Response>`);
+      app.twiml.set(`/voice/reject-${reason}`, () => `<Response><Reject reason="${reason}"/><Say>never</Say></Response>`);
       const call = await emu.placeInboundCall({ from: '+15005550006', to: number });
       expect(await call.waitForEnd()).toBe(status);
       expect(call.events.some((e) => e.type === 'status' && e.status === 'in-progress')).toBe(false);
@@ -437,9 +379,9 @@ describe('inbound call with a media stream', () => {
 
   it('reports the response latency as the caller hears it, and the CLI records the agent', async () => {
     emu.addNumber('+14155550109', { voiceUrl: `${app.url}/voice/g` });
-    twiml.set('/voice/g', () => streamTwiml('/media/g'));
+    app.twiml.set('/voice/g', () => streamTwiml('/media/g'));
     // The "agent": answers 300 ms of tone 200 ms after the caller's speech ends.
-    onStream.set('/media/g', (peer) => {
+    app.onStream.set('/media/g', (peer) => {
       let voiced = 0;
       let quiet = 0;
       peer.ws.on('message', (d) => {
@@ -514,7 +456,7 @@ describe('outbound calls', () => {
 
   it('human with synchronous AMD: AnsweredBy in the Url request, then the TwiML runs', async () => {
     emu.setDestination('+12125550203', { answer: 'human' });
-    twiml.set('/voice/out-human', () => '<Response><Say>Hello there</Say><Hangup/></Response>');
+    app.twiml.set('/voice/out-human', () => '<Response><Say>Hello there</Say><Hangup/></Response>');
     const res = await place('+12125550203', { Url: `${app.url}/voice/out-human`, MachineDetection: 'Enable' });
     const call = emu.getCall(res.body.sid)!;
     expect(await call.waitForEnd()).toBe('completed');
@@ -531,17 +473,17 @@ describe('outbound calls', () => {
 
   it('answering machine with async AMD: the stream hears the greeting and beep, the AMD callback says machine_end_beep', async () => {
     emu.setDestination('+12125550204', { answer: 'machine', greetingMs: 600 });
-    twiml.set('/voice/out-machine', () => streamTwiml('/media/out-machine'));
+    app.twiml.set('/voice/out-machine', () => streamTwiml('/media/out-machine'));
     const res = await place('+12125550204', {
       Url: `${app.url}/voice/out-machine`, MachineDetection: 'DetectMessageEnd', AsyncAmd: 'true', AsyncAmdStatusCallback: `${app.url}/amd/machine`,
     });
     const call: CallHandle = emu.getCall(res.body.sid)!;
-    const amd = await until(() => hitsFor('/amd/machine')[0], 5000, 'the AMD callback');
+    const amd = await until(() => hitsFor('/amd/machine')[0], 'the AMD callback', 5000);
     expect(amd.signed).toBe(true);
     expect(amd.params).toEqual({ AccountSid: SID, CallSid: call.sid, AnsweredBy: 'machine_end_beep', MachineDetectionDuration: expect.any(String) });
     expect(Number(amd.params.MachineDetectionDuration)).toBeGreaterThanOrEqual(1000);
     expect(hitsFor('/voice/out-machine')[0].params.AnsweredBy).toBeUndefined();
-    const peer = await until(() => peers.find((p) => p.path === '/media/out-machine'));
+    const peer = await until(() => app.peers.find((p) => p.path === '/media/out-machine'));
     const heard = peer.messages.filter((m) => m.event === 'media' && audible(m.media.payload));
     expect(heard.length).toBeGreaterThan(10);
     await rest('POST', `/Calls/${call.sid}.json`, { Status: 'completed' });

@@ -7,48 +7,24 @@
  * up while waiting, hold / mute / kick, conference status callbacks, and the REST validation.
  * Real HTTP both ways; webhooks checked with the `twilio` package's validateRequest. timeScale 0.1.
  */
-import webhooks from 'twilio/lib/webhooks/webhooks.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WebSocket } from 'ws';
 import { startEmulator, type CallEvent, type CallHandle, type Emulator } from '../../src/telephony/emulator/index.js';
 import { parseTwiml } from '../../src/telephony/emulator/twiml.js';
-import { startFakeServer, type FakeServer } from '../fakes/server.js';
+import { startTwimlApp, type TwimlApp } from '../helpers/twimlApp.js';
 import { until } from '../helpers/until.js';
-
-interface Hit { path: string; query: Record<string, string>; params: Record<string, string>; signed: boolean; at: number; method: string }
-interface Peer { ws: WebSocket; path: string; messages: Array<Record<string, any>>; closed: boolean }
 
 const TOKEN = 'fedcba9876543210fedcba9876543210';
 const SID = `AC${'c3'.repeat(16)}`;
 const FROM = '+14155550160';
 
 let emu: Emulator;
-let app: FakeServer;
-const hits: Hit[] = [];
-const twiml = new Map<string, (p: Record<string, string>) => string>();
-const peers: Peer[] = [];
+let app: TwimlApp;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const hitsFor = (path: string) => hits.filter((h) => h.path === path);
+const hitsFor = (path: string) => app.hitsFor(path);
 
 beforeAll(async () => {
-  app = await startFakeServer({
-    http: (req, res, body) => {
-      const url = new URL(req.url ?? '/', app.url);
-      const form = Object.fromEntries(new URLSearchParams(body.toString()));
-      const signed = webhooks.validateRequest(TOKEN, String(req.headers['x-twilio-signature'] ?? ''), `${app.url}${req.url}`, form);
-      hits.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), params: req.method === 'GET' ? Object.fromEntries(url.searchParams) : form, signed, at: Date.now(), method: req.method ?? '' });
-      const h = twiml.get(url.pathname);
-      res.writeHead(200, { 'content-type': h ? 'text/xml' : 'text/plain' });
-      res.end(h ? h(form) : 'ok');
-    },
-    connection: (ws, req) => {
-      const peer: Peer = { ws, path: (req.url ?? '').split('?')[0], messages: [], closed: false };
-      ws.on('message', (d) => peer.messages.push(JSON.parse(d.toString())));
-      ws.on('close', () => { peer.closed = true; });
-      peers.push(peer);
-    },
-  });
+  app = await startTwimlApp(TOKEN);
   emu = await startEmulator({ accountSid: SID, authToken: TOKEN, timeScale: 0.1, sayMsPerChar: 20, dialLegMs: 1000, playUrlMs: 1000, numbers: [FROM] });
 }, 30_000);
 
@@ -80,7 +56,7 @@ const HOLD = '<Response><Say>Please hold</Say><Play>https://music.test/hold.mp3<
 /** An inbound call to `number` whose voice URL answers `doc`. */
 async function inbound(number: string, doc: string): Promise<CallHandle> {
   emu.addNumber(number, { voiceUrl: `${app.url}/voice/${number}` });
-  twiml.set(`/voice/${number}`, () => doc);
+  app.twiml.set(`/voice/${number}`, () => doc);
   return emu.placeInboundCall({ from: '+15005550006', to: number });
 }
 
@@ -104,8 +80,59 @@ describe('<Conference> TwiML', () => {
       },
     });
     const [plain] = parseTwiml('<Response><Dial><Conference>r</Conference></Dial></Response>');
-    expect(plain).toMatchObject({ conference: { name: 'r', startConferenceOnEnter: true, endConferenceOnExit: false, waitUrl: undefined, waitMethod: 'POST', beep: 'true' } });
+    expect(plain).toMatchObject({ conference: { name: 'r', startConferenceOnEnter: true, endConferenceOnExit: false, waitUrl: undefined, waitMethod: 'POST', beep: 'true', maxParticipants: 250 } });
     expect(() => parseTwiml('<Response><Dial><Conference/></Dial></Response>')).toThrow(/name/);
+    const max = (v: string) => parseTwiml(`<Response><Dial><Conference maxParticipants="${v}">r</Conference></Dial></Response>`).map((d) => d.verb === 'Dial' && d.conference?.maxParticipants)[0];
+    expect(['2', '40', '1', '500'].map(max)).toEqual([2, 40, 2, 250]);
+  });
+});
+
+describe('<Conference maxParticipants>', () => {
+  it('turns away whoever comes to a full room: a caller\'s <Dial> fails with error 16020, a REST participant is hung up; a freed seat can be taken', async () => {
+    const room = 'sb-full';
+    const enter = (extra = '') => `<Response><Dial action="${app.url}/full-dial"><Conference waitUrl="" beep="false"${extra}>${room}</Conference></Dial><Say>never</Say></Response>`;
+    app.twiml.set('/full-dial', (p) => (p.DialCallStatus === 'failed' ? '<Response><Say>The room is full</Say><Hangup/></Response>' : '<Response><Hangup/></Response>'));
+    // The first to enter sets the room's size; a later participant's own maxParticipants changes nothing.
+    const first = await inbound('+14155550166', enter(' maxParticipants="2"'));
+    await first.waitForEvent((e) => e.type === 'conference-join', 5000);
+    const second = await inbound('+14155550167', enter(' maxParticipants="10"'));
+    await second.waitForEvent((e) => e.type === 'conference-start', 5000);
+    const conf = emu.getConference(room)!;
+
+    const third = await inbound('+14155550168', enter());
+    expect(await third.waitForEnd()).toBe('completed');
+    expect(ofType(third, 'twiml-error')).toEqual([expect.objectContaining({ code: 16020 })]);
+    expect(ofType(third, 'conference-join')).toEqual([]);
+    const action = hitsFor('/full-dial').find((h) => h.params.CallSid === third.sid)!;
+    expect(action.params).toMatchObject({ DialCallStatus: 'failed', CallStatus: 'in-progress' });
+    expect(action.params.DialCallSid).toBeUndefined();
+    expect(ofType(third, 'say').map((e) => e.text)).toEqual(['The room is full']);
+
+    emu.setDestination('+12125550407', { answer: 'human', hangupAfterMs: 60_000 });
+    const added = await addHuman(room, '+12125550407', 'full');
+    expect(added.status).toBe(201);
+    const leg = emu.getCall(added.body.call_sid)!;
+    expect(await leg.waitForEnd()).toBe('completed');
+    expect(ofType(leg, 'twiml-error')).toEqual([expect.objectContaining({ code: 16020 })]);
+    expect(ofType(leg, 'conference-join')).toEqual([]);
+
+    expect(emu.getConference(conf.sid)).toMatchObject({ status: 'in-progress' });
+    expect(emu.getConference(conf.sid)!.participants.map((p) => [p.callSid, p.status, p.leaveReason])).toEqual([
+      [first.sid, 'connected', undefined], [second.sid, 'connected', undefined],
+      [third.sid, 'failed', 'conference-full'], [leg.sid, 'failed', 'conference-full'],
+    ]);
+    expect((await rest('GET', `/Conferences/${conf.sid}/Participants.json`)).body.participants.map((p: any) => p.call_sid)).toEqual([first.sid, second.sid]);
+
+    // One leaves: the room has a seat again.
+    await second.hangup();
+    expect(await second.waitForEnd()).toBe('completed');
+    const fourth = await inbound('+14155550169', enter());
+    await fourth.waitForEvent((e) => e.type === 'conference-join', 5000);
+    expect(ofType(fourth, 'twiml-error')).toEqual([]);
+    await first.hangup();
+    await fourth.hangup();
+    expect(await first.waitForEnd()).toBe('completed');
+    expect(emu.getConference(conf.sid)).toMatchObject({ status: 'completed', reasonEnded: 'last-participant-left' });
   });
 });
 
@@ -114,12 +141,12 @@ describe('warm transfer through a conference', () => {
     const id = 'warm1';
     const human = '+12125550401';
     emu.setDestination(human, { answer: 'human', ringMs: 2000, hangupAfterMs: 6000 });
-    twiml.set('/hold', () => HOLD);
-    twiml.set('/dial', () => '<Response><Say>Thanks for calling</Say><Hangup/></Response>');
-    twiml.set('/voice/+14155550161', () => `<Response><Connect><Stream url="${app.wsUrl}/media/warm1"/></Connect></Response>`);
+    app.twiml.set('/hold', () => HOLD);
+    app.twiml.set('/dial', () => '<Response><Say>Thanks for calling</Say><Hangup/></Response>');
+    app.twiml.set('/voice/+14155550161', () => `<Response><Connect><Stream url="${app.wsUrl}/media/warm1"/></Connect></Response>`);
     emu.addNumber('+14155550161', { voiceUrl: `${app.url}/voice/+14155550161` });
     const caller = await emu.placeInboundCall({ from: '+15005550006', to: '+14155550161' });
-    const peer = await until(() => peers.find((p) => p.path === '/media/warm1'), 'the media stream', 5000);
+    const peer = await until(() => app.peers.find((p) => p.path === '/media/warm1'), 'the media stream', 5000);
     await until(() => peer.messages.some((m) => m.event === 'start'), 'stream start', 5000);
 
     // 1. The application moves the caller into the conference: the stream stops, the caller waits.
@@ -205,7 +232,7 @@ describe('warm transfer through a conference', () => {
     const id = 'warm2';
     emu.setDestination('+12125550402', { answer: 'busy', ringMs: 500 });
     emu.setDestination('+12125550403', { answer: 'no-answer' });
-    twiml.set('/hold', () => HOLD);
+    app.twiml.set('/hold', () => HOLD);
     const caller = await inbound('+14155550162', conferenceTwiml(id));
     await until(() => holdHits(id).length >= 1, 'the wait URL', 5000);
 
@@ -244,7 +271,7 @@ describe('warm transfer through a conference', () => {
 
   it('a caller hanging up while waiting ends the conference; conference status callbacks report it', async () => {
     const id = 'warm3';
-    twiml.set('/hold', () => '<Response><Pause length="2"/></Response>');
+    app.twiml.set('/hold', () => '<Response><Pause length="2"/></Response>');
     const caller = await inbound('+14155550163', conferenceTwiml(id, {
       endConferenceOnExit: false, extra: ` statusCallback="${app.url}/conf-events?call_id=${id}" statusCallbackEvent="start end join leave"`,
     }));
@@ -276,9 +303,9 @@ describe('warm transfer through a conference', () => {
     const id = 'warm4';
     const human = '+12125550404';
     emu.setDestination(human, { answer: 'human', hangupAfterMs: 60_000 });
-    twiml.set('/hold', () => HOLD);
-    twiml.set('/held', () => '<Response><Say>You are on hold</Say><Gather/></Response>');
-    twiml.set('/dial', () => '<Response><Hangup/></Response>');
+    app.twiml.set('/hold', () => HOLD);
+    app.twiml.set('/held', () => '<Response><Say>You are on hold</Say><Gather/></Response>');
+    app.twiml.set('/dial', () => '<Response><Hangup/></Response>');
     const caller = await inbound('+14155550164', conferenceTwiml(id, { extra: ` statusCallback="${app.url}/conf-events?call_id=${id}" statusCallbackEvent="hold mute"` }));
     await until(() => holdHits(id).length >= 1, 'the wait URL', 5000);
     const added = await addHuman(`sb-${id}`, human, id, { Label: 'agent' });
@@ -323,7 +350,7 @@ describe('warm transfer through a conference', () => {
   it('removing a participant still being dialled cancels its call', async () => {
     const id = 'warm5';
     emu.setDestination('+12125550406', { answer: 'human', ringMs: 20_000 });
-    twiml.set('/hold', () => HOLD);
+    app.twiml.set('/hold', () => HOLD);
     const caller = await inbound('+14155550165', conferenceTwiml(id));
     await until(() => holdHits(id).length >= 1, 'the wait URL', 5000);
     const added = await addHuman(`sb-${id}`, '+12125550406', id);

@@ -39,11 +39,12 @@
  *    usual parameters, each time it runs out; it stops the moment the conference starts. Leaving the room
  *    (the conference ended, a kick) completes the <Dial>: `action` is requested with DialCallStatus=completed
  *    — "DialCallSid … DialCallDuration … not sent after dialing a conference" — or the next verb runs. New
- *    TwiML through the REST API takes the call out of the room. A REST participant is an outbound-api call
- *    with the StatusCallback / StatusCallbackEvent progress of any call, dialled by its destination script
- *    (Timeout honoured), joining when answered and staying for its destination's hangupAfterMs (default
- *    dialLegMs, as a <Dial>ed leg); when it leaves the room, Twilio hangs it up. <Say>/<Play> loop="0"
- *    repeats 1000 times.
+ *    TwiML through the REST API takes the call out of the room; a full room (maxParticipants) turns the
+ *    call away — error 16020, the <Dial> completes with DialCallStatus=failed (chosen: the documents give
+ *    no status). A REST participant is an outbound-api call with the StatusCallback / StatusCallbackEvent
+ *    progress of any call, dialled by its destination script (Timeout honoured), joining when answered and
+ *    staying for its destination's hangupAfterMs (default dialLegMs, as a <Dial>ed leg); when it leaves the
+ *    room (or is turned away from a full one), Twilio hangs it up. <Say>/<Play> loop="0" repeats 1000 times.
  *  - "IncomingPhoneNumber resource": an inbound call's StatusCallback is requested when the call ends.
  *  - Error 11200 (HTTP retrieval failure) and 12100 (document parse failure): Twilio tells the caller
  *    "an application error has occurred" and hangs up.
@@ -55,7 +56,7 @@ import { CallerSource, type SpeechSpan } from './caller.js';
 import { AgentRecorder, type AgentSpeech } from './playback.js';
 import { MediaSession, type ClearRecord, type MarkRecord, type ProtocolViolation, type StreamEnd, type StreamLogEvent } from './stream.js';
 import type { FrameMember, MediaTicker } from './ticker.js';
-import { DEFAULT_HOLD_MUSIC, type ConferenceEndReason, type ConferenceHub, type HeardAudio, type LeaveReason, type Participant } from './conference.js';
+import { DEFAULT_HOLD_MUSIC, type ConferenceEndReason, type ConferenceHub, type LeaveReason, type Participant } from './conference.js';
 import { parseTwiml, type ConferenceNoun, type StreamNoun, type TwimlVerb } from './twiml.js';
 import { deferred, newSid, rfc2822, sleep } from './util.js';
 import { sendWebhook, type WebhookSender } from './webhook.js';
@@ -256,6 +257,15 @@ interface Source {
   method: 'GET' | 'POST';
   extra?: Record<string, string>;
 }
+
+/** A document to run: `during` marks a waitUrl / holdUrl one (<Say>, <Play>, <Pause>, <Redirect> only). */
+interface TwimlDoc {
+  verbs: TwimlVerb[];
+  base?: string;
+  during?: 'wait' | 'hold';
+}
+
+const WAIT_VERBS: ReadonlySet<TwimlVerb['verb']> = new Set(['Say', 'Play', 'Pause', 'Redirect']);
 
 interface Waiter { check(): boolean; fail(err: Error): void }
 
@@ -729,11 +739,11 @@ export class EmulatedCall implements CallHandle, FrameMember {
       this.session = ctrl;
       const src: Source = next;
       next = undefined;
-      const verbs = await this.load(src, ctrl.signal);
+      const doc = await this.load(src, ctrl.signal);
       if (this.ended) return;
       if (ctrl.signal.aborted) { next = this.takeRedirect(); continue; }
-      if (!verbs) return this.applicationError();
-      const after = await this.run(verbs.verbs, verbs.base, ctrl.signal);
+      if (!doc) return this.applicationError();
+      const after = (await this.run(doc, ctrl.signal)).next;
       if (this.ended) return;
       if (ctrl.signal.aborted) { next = this.takeRedirect(); continue; }
       if (after) { next = after; continue; }
@@ -748,16 +758,24 @@ export class EmulatedCall implements CallHandle, FrameMember {
     return r;
   }
 
-  private async load(src: Source, signal: AbortSignal): Promise<{ verbs: TwimlVerb[]; base?: string } | undefined> {
+  /**
+   * The document `src` names: its Twiml, or its URL requested with the call's parameters. Failures are
+   * logged (11200, 12100) and answer undefined. A waitUrl / holdUrl that answers with an audio file plays
+   * it, as a <Play> of that URL.
+   */
+  private async load(src: Source, signal: AbortSignal): Promise<TwimlDoc | undefined> {
+    const during = src.kind === 'wait' || src.kind === 'hold' ? src.kind : undefined;
+    const what = during ? `${during}Url ` : '';
     let text = src.twiml;
     if (src.url) {
       const callStatus = this.answered ? 'in-progress' : 'ringing';
       const r = await this.webhook(src.kind, src.url, src.method, { ...this.baseParams(callStatus), ...src.extra }, signal);
       if (signal.aborted || this.ended) return undefined;
       if (r.error || !r.status || r.status < 200 || r.status >= 300) {
-        this.log({ type: 'twiml-error', code: 11200, message: `${src.method} ${src.url}: ${r.error ?? `HTTP ${r.status}`}` });
+        this.log({ type: 'twiml-error', code: 11200, message: `${what}${src.method} ${src.url}: ${r.error ?? `HTTP ${r.status}`}` });
         return undefined;
       }
+      if (during && r.contentType && /^audio\//i.test(r.contentType)) return { verbs: [{ verb: 'Play', url: src.url, loop: 1 }], base: src.url, during };
       text = r.body ?? '';
     }
     if (text === undefined) {
@@ -765,9 +783,9 @@ export class EmulatedCall implements CallHandle, FrameMember {
       return undefined;
     }
     try {
-      return { verbs: parseTwiml(text), base: src.url };
+      return { verbs: parseTwiml(text), base: src.url, during };
     } catch (err) {
-      this.log({ type: 'twiml-error', code: 12100, message: (err as Error).message });
+      this.log({ type: 'twiml-error', code: 12100, message: `${what}${src.url ? `${src.url}: ` : ''}${(err as Error).message}` });
       return undefined;
     }
   }
@@ -785,71 +803,85 @@ export class EmulatedCall implements CallHandle, FrameMember {
     try { return new URL(url, base).toString(); } catch { return url; }
   }
 
-  /** Runs one document's verbs. Returns the next document to fetch (<Redirect>, an action), or undefined at the end. */
-  private async run(verbs: TwimlVerb[], base: string | undefined, signal: AbortSignal): Promise<Source | undefined> {
+  /**
+   * Runs one document's verbs. Returns the next document to fetch (<Redirect>, an action), if any, and the
+   * ms of audio the verbs played. In a waitUrl / holdUrl document (`doc.during`) anything but <Say>,
+   * <Play>, <Pause> and <Redirect> is error 13238 and skipped; what plays there is logged as heard `during`
+   * the wait or hold.
+   */
+  private async run(doc: TwimlDoc, signal: AbortSignal): Promise<{ next?: Source; ms: number }> {
+    const { verbs, base, during } = doc;
+    const heard = during ? { during } : {};
+    // Verbs of the call's own TwiML are logged as such; wait and hold audio only as what was heard.
+    const verb = (name: string, detail?: string) => { if (!during) this.log({ type: 'verb', verb: name, detail }); };
+    let ms = 0;
+    const play = async (durationMs: number) => { ms += durationMs; await sleep(durationMs, signal); };
     for (const v of verbs) {
-      if (signal.aborted || this.ended) return undefined;
+      if (signal.aborted || this.ended) break;
+      if (during && !WAIT_VERBS.has(v.verb)) {
+        this.log({ type: 'twiml-error', code: 13238, message: `<${v.verb === 'unsupported' ? v.name : v.verb}> in a ${during}Url document (only Say, Play, Pause and Redirect): skipped` });
+        continue;
+      }
       if (v.verb === 'Reject') {
         this.log({ type: 'reject', reason: v.reason });
         if (!this.answered && this.direction === 'inbound') this.end(v.reason === 'busy' ? 'busy' : 'no-answer', 'twiml');
         else this.end('completed', 'twiml');
-        return undefined;
+        break;
       }
       if (v.verb !== 'Redirect' && v.verb !== 'unsupported') this.answer();
       switch (v.verb) {
         case 'Say': {
           const durationMs = this.sayMs(v);
-          this.log({ type: 'verb', verb: 'Say' });
-          this.log({ type: 'say', text: v.text, durationMs });
-          await sleep(durationMs, signal);
+          verb('Say');
+          this.log({ type: 'say', text: v.text, durationMs, ...heard });
+          await play(durationMs);
           break;
         }
         case 'Pause':
-          this.log({ type: 'verb', verb: 'Pause' });
-          this.log({ type: 'pause', seconds: v.length });
-          await sleep(this.scaled(v.length * 1000), signal);
+          verb('Pause');
+          this.log({ type: 'pause', seconds: v.length, ...heard });
+          await play(this.scaled(v.length * 1000));
           break;
-        case 'Play': {
-          this.log({ type: 'verb', verb: 'Play', detail: v.digits ? `digits ${v.digits}` : v.url });
-          this.log({ type: 'play', url: v.url, digits: v.digits });
-          await sleep(this.playMs(v), signal);
+        case 'Play':
+          verb('Play', v.digits ? `digits ${v.digits}` : v.url);
+          this.log({ type: 'play', url: v.url, digits: v.digits, ...heard });
+          await play(this.playMs(v));
           break;
-        }
         case 'Hangup':
-          this.log({ type: 'verb', verb: 'Hangup' });
+          verb('Hangup');
           this.end('completed', 'twiml');
-          return undefined;
+          return { ms };
         case 'Redirect':
-          this.log({ type: 'verb', verb: 'Redirect', detail: v.url });
-          return { kind: 'redirect', url: this.resolveUrl(v.url, base), method: v.method };
+          verb('Redirect', v.url);
+          return { next: { kind: during ?? 'redirect', url: this.resolveUrl(v.url, base), method: v.method }, ms };
         case 'Dial': {
           if (v.conference) {
-            this.log({ type: 'verb', verb: 'Dial', detail: `Conference ${v.conference.name}` });
+            verb('Dial', `Conference ${v.conference.name}`);
             const r = await this.dialConference(v.conference, base, signal);
-            if (this.ended) return undefined;
-            if (v.action && !signal.aborted) return { kind: 'action', url: this.resolveUrl(v.action, base), method: v.method, extra: r };
+            if (this.ended) return { ms };
+            if (v.action && !signal.aborted) return { next: { kind: 'action', url: this.resolveUrl(v.action, base), method: v.method, extra: r }, ms };
             break;
           }
-          this.log({ type: 'verb', verb: 'Dial', detail: v.numbers.join(', ') });
+          verb('Dial', v.numbers.join(', '));
           const r = await this.dial(v, signal);
-          if (this.ended) return undefined;
-          if (v.action && !signal.aborted) return { kind: 'action', url: this.resolveUrl(v.action, base), method: v.method, extra: r };
+          if (this.ended) return { ms };
+          if (v.action && !signal.aborted) return { next: { kind: 'action', url: this.resolveUrl(v.action, base), method: v.method, extra: r }, ms };
           break;
         }
         case 'Connect': {
-          this.log({ type: 'verb', verb: 'Connect', detail: v.stream ? `Stream ${v.stream.url}` : v.other });
+          verb('Connect', v.stream ? `Stream ${v.stream.url}` : v.other);
           if (!v.stream) break;
           await this.connectStream(v.stream, signal);
-          if (this.ended || signal.aborted) return undefined;
-          if (v.action) return { kind: 'action', url: this.resolveUrl(v.action, base), method: v.method };
+          if (this.ended || signal.aborted) return { ms };
+          if (v.action) return { next: { kind: 'action', url: this.resolveUrl(v.action, base), method: v.method }, ms };
           break;
         }
         case 'unsupported':
-          this.log({ type: 'verb', verb: v.name, detail: 'not supported by the emulator: skipped' });
+          verb(v.name, 'not supported by the emulator: skipped');
           break;
       }
     }
-    return undefined;
+    return { ms };
   }
 
   /** <Say loop>: "0" repeats it until the call ends or 1000 times (https://www.twilio.com/docs/voice/twiml/say). */
@@ -870,12 +902,14 @@ export class EmulatedCall implements CallHandle, FrameMember {
   /**
    * <Dial><Conference>: enters the room and stays until it leaves — the conference ends, it is kicked, or
    * the call is redirected or ends. The <Dial> then completes (DialCallStatus=completed; Twilio sends no
-   * DialCallSid or DialCallDuration after a conference).
+   * DialCallSid or DialCallDuration after a conference). A full room turns the call away at once
+   * (error 16020, DialCallStatus=failed).
    */
   private async dialConference(noun: ConferenceNoun, base: string | undefined, signal: AbortSignal): Promise<Record<string, string>> {
     const p = this.ctx.conferences.enter(this, noun.name, {
       label: noun.participantLabel, startConferenceOnEnter: noun.startConferenceOnEnter, endConferenceOnExit: noun.endConferenceOnExit,
       muted: noun.muted, beep: noun.beep, waitUrl: noun.waitUrl ? this.resolveUrl(noun.waitUrl, base) : noun.waitUrl, waitMethod: noun.waitMethod,
+      maxParticipants: noun.maxParticipants,
       conferenceCallback: noun.statusCallback
         ? { url: this.resolveUrl(noun.statusCallback, base), method: noun.statusCallbackMethod, events: noun.statusCallbackEvents }
         : undefined,
@@ -885,7 +919,7 @@ export class EmulatedCall implements CallHandle, FrameMember {
     if (this.participant === p) this.participant = undefined;
     // Still in the room: the call was given new TwiML, which takes it out.
     if (!p.gone) this.ctx.conferences.leave(p, this.ended ? 'hangup' : 'redirected');
-    return { DialCallStatus: 'completed' };
+    return { DialCallStatus: p.leaveReason === 'conference-full' ? 'failed' : 'completed' };
   }
 
   /** A REST participant's answered leg: in the conference until it leaves, then hung up (unless redirected). */
@@ -926,90 +960,23 @@ export class EmulatedCall implements CallHandle, FrameMember {
     const meta = { name: c.friendlyName, conferenceSid: c.sid, during };
     if (url === '' || url === undefined) {
       this.log({ type: 'conference-wait', ...meta, source: url === '' ? 'silence' : 'default', url: url === '' ? undefined : DEFAULT_HOLD_MUSIC, round: 1 });
-      if (url === undefined) this.heard(p, { during, kind: 'play', url: DEFAULT_HOLD_MUSIC });
       return untilAborted(sig);
     }
     for (let round = 1; !sig.aborted && !this.ended; round++) {
       this.log({ type: 'conference-wait', ...meta, source: 'url', url, round });
-      let next: { url: string; method: 'GET' | 'POST' } | undefined = { url, method };
+      let next: Source | undefined = { kind: during, url, method };
       let audibleMs = 0;
       while (next && !sig.aborted) {
-        const doc = await this.loadWait(during, next.url, next.method, sig);
+        const doc = await this.load(next, sig);
         if (sig.aborted || this.ended) return;
         if (!doc) return untilAborted(sig); // the error is logged; Twilio plays nothing more
-        if (doc === 'audio') {
-          const ms = this.scaled(this.ctx.playUrlMs);
-          this.log({ type: 'play', url: next.url, during });
-          this.heard(p, { during, kind: 'play', url: next.url });
-          audibleMs += ms;
-          await sleep(ms, sig);
-          break;
-        }
-        const r = await this.runWait(p, during, doc.verbs, doc.base, sig);
+        const r = await this.run(doc, sig);
         audibleMs += r.ms;
-        next = r.redirect;
+        next = r.next;
       }
       // A document with nothing to hear is requested again, but not in a tight loop.
       if (audibleMs <= 0) await sleep(Math.max(20, this.scaled(1000)), sig);
     }
-  }
-
-  private async loadWait(during: 'wait' | 'hold', url: string, method: 'GET' | 'POST', sig: AbortSignal): Promise<'audio' | { verbs: TwimlVerb[]; base: string } | undefined> {
-    const r = await this.webhook(during, url, method, this.baseParams('in-progress'), sig);
-    if (sig.aborted || this.ended) return undefined;
-    if (r.error || !r.status || r.status < 200 || r.status >= 300) {
-      this.log({ type: 'twiml-error', code: 11200, message: `${during}Url ${method} ${url}: ${r.error ?? `HTTP ${r.status}`}` });
-      return undefined;
-    }
-    if (r.contentType && /^audio\//i.test(r.contentType)) return 'audio';
-    try {
-      return { verbs: parseTwiml(r.body ?? ''), base: url };
-    } catch (err) {
-      this.log({ type: 'twiml-error', code: 12100, message: `${during}Url ${url}: ${(err as Error).message}` });
-      return undefined;
-    }
-  }
-
-  private async runWait(p: Participant, during: 'wait' | 'hold', verbs: TwimlVerb[], base: string, sig: AbortSignal): Promise<{ ms: number; redirect?: { url: string; method: 'GET' | 'POST' } }> {
-    let total = 0;
-    for (const v of verbs) {
-      if (sig.aborted || this.ended) break;
-      switch (v.verb) {
-        case 'Say': {
-          const ms = this.sayMs(v);
-          this.log({ type: 'say', text: v.text, durationMs: ms, during });
-          this.heard(p, { during, kind: 'say', text: v.text });
-          total += ms;
-          await sleep(ms, sig);
-          break;
-        }
-        case 'Play': {
-          const ms = this.playMs(v);
-          this.log({ type: 'play', url: v.url, digits: v.digits, during });
-          this.heard(p, { during, kind: 'play', url: v.url ?? (v.digits ? `digits:${v.digits}` : undefined) });
-          total += ms;
-          await sleep(ms, sig);
-          break;
-        }
-        case 'Pause': {
-          const ms = this.scaled(v.length * 1000);
-          this.log({ type: 'pause', seconds: v.length, during });
-          this.heard(p, { during, kind: 'pause', seconds: v.length });
-          total += ms;
-          await sleep(ms, sig);
-          break;
-        }
-        case 'Redirect':
-          return { ms: total, redirect: { url: this.resolveUrl(v.url, base), method: v.method } };
-        default:
-          this.log({ type: 'twiml-error', code: 13238, message: `<${v.verb === 'unsupported' ? v.name : v.verb}> in a ${during}Url document (only Say, Play, Pause and Redirect): skipped` });
-      }
-    }
-    return { ms: total };
-  }
-
-  private heard(p: Participant, h: Omit<HeardAudio, 'atMs'>): void {
-    p.heard.push({ ...h, atMs: this.now() });
   }
 
   private async connectStream(noun: StreamNoun, signal: AbortSignal): Promise<StreamEnd | undefined> {

@@ -16,7 +16,11 @@
  *    participant-mute / -unmute, participant-hold / -unhold and the parameters ConferenceSid,
  *    FriendlyName, AccountSid, SequenceNumber, Timestamp, and for a participant CallSid, Muted, Hold,
  *    Coaching, EndConferenceOnExit, StartConferenceOnEnter (ParticipantLabel when it has one); "only the
- *    value set by the first participant to join the conference is used".
+ *    value set by the first participant to join the conference is used"; maxParticipants, a positive
+ *    integer up to 250 (the default and Twilio's capacity; at least 2, "from 2 participants to 250",
+ *    https://www.twilio.com/docs/voice/conference).
+ *  - Error 16020 "Conference is full" (https://www.twilio.com/docs/api/errors/16020): "A participant has
+ *    attempted to join a conference that has reached its maximum participant capacity" — it is not let in.
  *  - "Conference resource" (https://www.twilio.com/docs/voice/api/conference-resource): status init →
  *    in-progress → completed, reason_conference_ended (conference-ended-via-api,
  *    participant-with-end-conference-on-exit-left / -kicked, last-participant-left / -kicked),
@@ -32,10 +36,14 @@
  * whose conference ended while its phone was still ringing joins a new conference of the same name when
  * it answers (Twilio does not cancel that call for you); with a statusCallback but no
  * statusCallbackEvent, the events are `start end` (the Participants resource's documented default);
- * SequenceNumber counts from 1 per conference; `beep`, `maxParticipants`, coaching and recording are
- * recorded or ignored, not emulated.
+ * SequenceNumber counts from 1 per conference; the room's maxParticipants is the first one given (as its
+ * status callback), counting those in the room; a participant turned away from a full room is listed
+ * with status failed (leave reason `conference-full`): a <Dial><Conference> caller's <Dial> completes
+ * with DialCallStatus=failed and the call goes on, a REST participant's answered call is hung up;
+ * `beep`, coaching and recording are recorded or ignored, not emulated.
  */
-import type { EmulatedCall, WebhookRecord } from './call.js';
+import type { CallEvent, EmulatedCall, WebhookRecord } from './call.js';
+import { MAX_PARTICIPANTS } from './twiml.js';
 import { newSid, rfc2822 } from './util.js';
 import { sendWebhook, type WebhookSender } from './webhook.js';
 
@@ -50,11 +58,14 @@ export type ParticipantStatus = 'queued' | 'connecting' | 'ringing' | 'connected
 /**
  * Why a participant left: its call ended (`hangup`, also through the REST API), it was removed through the
  * REST API (`kicked`), the conference ended (`conference-ended`), its call was given new TwiML
- * (`redirected`), or its call was never answered (`not-answered`).
+ * (`redirected`), its call was never answered (`not-answered`), or the room was full (`conference-full`).
  */
-export type LeaveReason = 'hangup' | 'kicked' | 'conference-ended' | 'redirected' | 'not-answered';
+export type LeaveReason = 'hangup' | 'kicked' | 'conference-ended' | 'redirected' | 'not-answered' | 'conference-full';
 
-/** Something a participant heard while waiting for the conference to start (`wait`) or on hold (`hold`). */
+/**
+ * Something a participant heard while waiting for the conference to start (`wait`) or on hold (`hold`):
+ * read from its call's event log.
+ */
 export interface HeardAudio {
   during: 'wait' | 'hold';
   kind: 'say' | 'play' | 'pause';
@@ -86,6 +97,8 @@ export interface ParticipantOptions {
   waitMethod: 'GET' | 'POST';
   /** The conference's status callback, if this participant is the first to give one. */
   conferenceCallback?: ConferenceCallbackConfig;
+  /** The conference's maxParticipants, if this participant is the first to give one. */
+  maxParticipants?: number;
 }
 
 export class Participant {
@@ -105,7 +118,9 @@ export class Participant {
   joinedAt?: number;
   leftAt?: number;
   leaveReason?: LeaveReason;
-  readonly heard: HeardAudio[] = [];
+  /** Where its stay in the room starts and ends in its call's event log. */
+  eventsFrom?: number;
+  eventsTo?: number;
   private change = new AbortController();
 
   constructor(public conference: Conference, readonly call: EmulatedCall, readonly via: 'twiml' | 'api', o: ParticipantOptions) {
@@ -126,6 +141,12 @@ export class Participant {
   get gone(): boolean { return this.leftAt !== undefined; }
   /** The far party: the caller of an inbound call, the called number otherwise. */
   get number(): string { return this.call.direction === 'inbound' ? this.call.from : this.call.to; }
+
+  /** What it heard while waiting or on hold, from its call's events during its stay. */
+  get heard(): HeardAudio[] {
+    if (this.eventsFrom === undefined) return [];
+    return this.call.events.slice(this.eventsFrom, this.eventsTo).flatMap(heardAudio);
+  }
 
   /** Aborts at the participant's next change of situation (conference start or end, hold, leaving). */
   get changed(): AbortSignal { return this.change.signal; }
@@ -151,6 +172,7 @@ export class Conference {
   /** Everyone who entered or was added, in order (including those who left). */
   readonly participants: Participant[] = [];
   statusCallback?: ConferenceCallbackConfig;
+  maxParticipants?: number;
   readonly statusCallbacks: WebhookRecord[] = [];
   seq = 1;
   chain: Promise<void> = Promise.resolve();
@@ -163,6 +185,18 @@ export class Conference {
   get listed(): Participant[] { return this.status === 'completed' ? [] : this.participants.filter((p) => !p.gone); }
 
   touch(): void { this.dateUpdated = Date.now(); }
+}
+
+function heardAudio(e: CallEvent): HeardAudio[] {
+  const at = { atMs: e.atMs };
+  switch (e.type) {
+    case 'say': return e.during ? [{ during: e.during, kind: 'say', text: e.text, ...at }] : [];
+    case 'pause': return e.during ? [{ during: e.during, kind: 'pause', seconds: e.seconds, ...at }] : [];
+    case 'play': return e.during ? [{ during: e.during, kind: 'play', url: e.url ?? (e.digits ? `digits:${e.digits}` : undefined), ...at }] : [];
+    // No waitUrl (holdUrl): Twilio's default music.
+    case 'conference-wait': return e.source === 'default' ? [{ during: e.during, kind: 'play', url: e.url, ...at }] : [];
+    default: return [];
+  }
 }
 
 export interface ParticipantInfo {
@@ -206,7 +240,7 @@ export function conferenceInfo(c: Conference): ConferenceInfo {
     participants: c.participants.map((p) => ({
       callSid: p.callSid, label: p.label, via: p.via, number: p.number, status: p.status,
       startConferenceOnEnter: p.startConferenceOnEnter, endConferenceOnExit: p.endConferenceOnExit, muted: p.muted, hold: p.hold,
-      joinedAt: p.joinedAt, leftAt: p.leftAt, leaveReason: p.leaveReason, heard: [...p.heard],
+      joinedAt: p.joinedAt, leftAt: p.leftAt, leaveReason: p.leaveReason, heard: p.heard,
     })),
     statusCallbacks: [...c.statusCallbacks],
   };
@@ -264,7 +298,7 @@ export class ConferenceHub {
   enter(call: EmulatedCall, name: string, o: ParticipantOptions): Participant {
     const c = this.open(name);
     const p = new Participant(c, call, 'twiml', o);
-    this.adopt(c, p, o.conferenceCallback);
+    this.adopt(c, p, o);
     this.connect(p);
     return p;
   }
@@ -272,14 +306,15 @@ export class ConferenceHub {
   /** The Participants resource: `call` (not placed yet) is to join `c` when it answers. */
   add(c: Conference, call: EmulatedCall, o: ParticipantOptions): Participant {
     const p = new Participant(c, call, 'api', o);
-    this.adopt(c, p, o.conferenceCallback);
+    this.adopt(c, p, o);
     return p;
   }
 
-  private adopt(c: Conference, p: Participant, cb: ConferenceCallbackConfig | undefined): void {
+  private adopt(c: Conference, p: Participant, o: Pick<ParticipantOptions, 'conferenceCallback' | 'maxParticipants'>): void {
     c.participants.push(p);
     c.touch();
-    if (!c.statusCallback && cb) c.statusCallback = cb;
+    c.statusCallback ??= o.conferenceCallback;
+    c.maxParticipants ??= o.maxParticipants;
   }
 
   /** A REST participant's call progressed (initiated → connecting, ringing). */
@@ -297,18 +332,26 @@ export class ConferenceHub {
       const c = this.open(old.friendlyName);
       old.participants.splice(old.participants.indexOf(p), 1);
       p.conference = c;
-      this.adopt(c, p, old.statusCallback);
+      this.adopt(c, p, { conferenceCallback: old.statusCallback, maxParticipants: old.maxParticipants });
       p.call.log({ type: 'warning', message: `conference ${old.sid} (${old.friendlyName}) ended while this participant was being dialled; it joins a new conference ${c.sid} of that name` });
     }
     this.connect(p);
   }
 
+  /** `p` joins its conference, unless the room is full: then it is turned away (error 16020). */
   private connect(p: Participant): void {
     const c = p.conference;
+    const max = c.maxParticipants ?? MAX_PARTICIPANTS;
+    if (c.present.length >= max) {
+      p.call.log({ type: 'twiml-error', code: 16020, message: `Conference is full: ${c.friendlyName} (${c.sid}) already has ${max} participants (maxParticipants)` });
+      this.drop(p, 'conference-full');
+      return;
+    }
     p.status = 'connected';
     p.joinedAt = Date.now();
     p.touch();
     c.touch();
+    p.eventsFrom = p.call.events.length;
     p.call.log({
       type: 'conference-join', name: c.friendlyName, conferenceSid: c.sid, via: p.via,
       startConferenceOnEnter: p.startConferenceOnEnter, endConferenceOnExit: p.endConferenceOnExit, muted: p.muted,
@@ -359,6 +402,7 @@ export class ConferenceHub {
     const wasPresent = p.present;
     p.leftAt = Date.now();
     p.leaveReason = reason;
+    p.eventsTo = p.call.events.length;
     p.status = wasPresent ? 'complete' : 'failed';
     p.touch();
     c.touch();

@@ -13,8 +13,9 @@
  *  - <Dial action method timeout callerId timeLimit> with a bare number or <Number> nouns
  *    (https://www.twilio.com/docs/voice/twiml/dial, https://www.twilio.com/docs/voice/twiml/number);
  *  - <Dial><Conference muted beep startConferenceOnEnter (default true) endConferenceOnExit (default
- *    false) waitUrl waitMethod (default POST) maxParticipants participantLabel statusCallback
- *    statusCallbackEvent (space separated) statusCallbackMethod>name</Conference>
+ *    false) waitUrl waitMethod (default POST) maxParticipants (a positive integer up to 250, the default;
+ *    here at least 2) participantLabel statusCallback statusCallbackEvent (space separated)
+ *    statusCallbackMethod>name</Conference>
  *    (https://www.twilio.com/docs/voice/twiml/conference): a waitUrl left out means Twilio's default hold
  *    music, an empty one silence;
  *  - <Connect action method><Stream url name statusCallback statusCallbackMethod><Parameter name value/>
@@ -64,6 +65,9 @@ export type TwimlVerb =
 export class TwimlError extends Error {
   override name = 'TwimlError';
 }
+
+/** Twilio's conference capacity: the default and largest <Conference maxParticipants>. */
+export const MAX_PARTICIPANTS = 250;
 
 const method = (v: string | undefined): 'GET' | 'POST' => (v?.toUpperCase() === 'GET' ? 'GET' : 'POST');
 
@@ -159,7 +163,7 @@ function toConference(el: XmlElement): ConferenceNoun {
     name, muted: bool(a.muted, false), beep,
     startConferenceOnEnter: bool(a.startConferenceOnEnter, true), endConferenceOnExit: bool(a.endConferenceOnExit, false),
     waitUrl: a.waitUrl === undefined ? undefined : a.waitUrl.trim(), waitMethod: method(a.waitMethod),
-    maxParticipants: Math.min(250, Math.max(2, Math.floor(int(a.maxParticipants, 250, 'maxParticipants')))),
+    maxParticipants: Math.min(MAX_PARTICIPANTS, Math.max(2, Math.floor(int(a.maxParticipants, MAX_PARTICIPANTS, 'maxParticipants')))),
     participantLabel: a.participantLabel, statusCallback: a.statusCallback, statusCallbackMethod: method(a.statusCallbackMethod),
     statusCallbackEvents: (a.statusCallbackEvent ?? '').split(/[\s,]+/).filter(Boolean),
   };
