@@ -5,6 +5,7 @@
  * webhook signature checks always agree.
  */
 import type { Config } from '../config.js';
+import { ValidationError } from '../domain/errors.js';
 import { TwilioRest, type TwilioAccount } from './twilio/rest.js';
 import type { TelephonyProvider } from './types.js';
 
@@ -109,11 +110,12 @@ export function carrierAccountOf(conn: RevealedConnection, config: Config): Carr
 
 /**
  * Calls through an account need its webhooks verified: a Telnyx account without its public key could
- * place and take calls whose events we would have to refuse.
+ * place and take calls whose events we would have to refuse. Refused as a 422 naming `loc`, the field that
+ * chose the account.
  */
-export function requireWebhookKey(account: CarrierAccount): void {
+export function requireWebhookKey(account: CarrierAccount, loc: (string | number)[]): void {
   if (account.provider === 'telnyx' && !account.publicKey) {
-    throw new CarrierAccountError(account.platform
+    throw ValidationError.one(loc, account.platform
       ? 'TELNYX_PUBLIC_KEY is not set on this server: Telnyx webhooks could not be verified'
       : 'the account connection has no credentials.telnyx_public_key (Mission Control → Keys & Credentials → Public Key): Telnyx webhooks could not be verified');
   }

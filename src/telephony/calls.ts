@@ -33,14 +33,10 @@ export async function providerProblem(ctx: TelephonyContext, userId: string, age
   }
 }
 
-/** The carrier account and caller id an outbound call uses. */
+/** The carrier account and caller id an outbound call uses; the account must be able to verify the call's webhooks. */
 async function callerFor(ctx: TelephonyContext, db: Db, userId: string, body: CreateCall): Promise<{ account: CarrierAccount; connectionId: string | null }> {
   const found = await callerAccount(ctx, db, userId, body);
-  try {
-    requireWebhookKey(found.account);
-  } catch (err) {
-    throw ValidationError.one(['body', found.connectionId ? 'telephony_account_connection' : 'from_number'], (err as Error).message);
-  }
+  requireWebhookKey(found.account, ['body', found.connectionId ? 'telephony_account_connection' : 'from_number']);
   return found;
 }
 
@@ -81,14 +77,14 @@ async function callerAccount(ctx: TelephonyContext, db: Db, userId: string, body
  */
 export async function createOutboundCall(ctx: TelephonyContext, userId: string, body: CreateCall): Promise<CallRow> {
   const { store } = ctx;
-  // A reference to something that does not exist is a 404 before anything else is judged.
-  if (typeof body.agent === 'string') await store.agents.get(store.db, userId, body.agent);
+  // A reference to something that does not exist is a 404 before anything else is judged. (Should it go
+  // meanwhile, the call's agent snapshot, read in the transaction, finds that out.)
+  const storedAgentId = typeof body.agent === 'string' ? (await store.agents.get(store.db, userId, body.agent)).id : null;
   // Outside the transaction: the account lookups read through the store's own handle.
   const { account, connectionId } = await callerFor(ctx, store.db, userId, body);
   const call = await store.tx(async (db) => {
-    const agentId = typeof body.agent === 'string'
-      ? (await store.agents.get(db, userId, body.agent)).id
-      : (await store.agents.insert(db, userId, { voice: DEFAULT_CALL_VOICE, ...body.agent } as Json, ['body', 'agent'])).id;
+    const agentId = storedAgentId
+      ?? (await store.agents.insert(db, userId, { voice: DEFAULT_CALL_VOICE, ...(body.agent as Json) }, ['body', 'agent'])).id;
     return store.calls.insert(db, userId, {
       agentId, status: 'not_started', stage: 'created', toNumber: body.to_number, fromNumber: body.from_number,
       agentPhoneNumber: body.from_number, telephonyProvider: account.provider, telephonyAccountConnectionId: connectionId,

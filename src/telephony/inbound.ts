@@ -25,6 +25,7 @@ export type InboundDecision =
 /** Whether the number takes calls at all (checked before anything is recorded). */
 export function refusal(number: NumberRow): string | null {
   if (!number.active) return 'the number is cancelled';
+  // (Numbers bought for a steering pool are outbound only: they point at us, but are no line.)
   if (number.outboundOnly) return 'the number is outbound only';
   if (!number.inboundAgentId) return 'the number has no inbound agent';
   return null;

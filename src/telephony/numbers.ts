@@ -33,6 +33,8 @@ export interface NumberCarrierState {
   /** Bought through Switchboard (released by cancel) rather than linked (the user's own). */
   bought: boolean;
   previous: Json;
+  /** Bought for this account connection's steering pool: given back when it leaves the pool. */
+  steering_pool?: string;
 }
 
 export async function carrierNumbers(ctx: TelephonyContext, account: CarrierAccount): Promise<CarrierNumbers> {
@@ -75,13 +77,12 @@ export async function searchAvailable(ctx: TelephonyContext, userId: string, q: 
   }
 }
 
-/** What can be checked before the carrier is asked (and paid): the agent the number gets, and that the number is free here. */
+/**
+ * What can be checked before the carrier is asked (and paid): that calls through the account can be verified,
+ * the agent the number gets, and that the number is free here.
+ */
 async function precheck(ctx: TelephonyContext, userId: string, body: Json, account: CarrierAccount, loc: (string | number)[]): Promise<void> {
-  try {
-    requireWebhookKey(account);
-  } catch (err) {
-    throw ValidationError.one(loc, (err as Error).message);
-  }
+  requireWebhookKey(account, loc);
   if (typeof body.inbound_agent === 'string' && body.inbound_agent !== 'default') await ctx.store.agents.get(ctx.store.db, userId, body.inbound_agent);
   const number = body.phone_number as string | null | undefined;
   if (number && (await ctx.store.numbers.findAnyUser(ctx.store.db, number))?.active) {
@@ -89,8 +90,32 @@ async function precheck(ctx: TelephonyContext, userId: string, body: Json, accou
   }
 }
 
+type StoreBought<T> = (claimed: ClaimedNumber, account: CarrierAccount, state: NumberCarrierState) => Promise<T>;
+
+/**
+ * Buys `want` at the carrier and hands it to `store`, which records it (in its transaction); a number that
+ * cannot be recorded is given back rather than paid for as a ghost. `refused` turns the carrier's refusal
+ * into the API's answer.
+ */
+async function purchase<T>(ctx: TelephonyContext, account: CarrierAccount, want: { phoneNumber?: string; areaCode?: string }, o: {
+  numbers: CarrierNumbers; refused: (err: unknown) => unknown; state?: Partial<NumberCarrierState>; store: StoreBought<T>;
+}): Promise<T> {
+  let claimed: ClaimedNumber;
+  try {
+    claimed = await o.numbers.buy(want, ctx.hooks(account.provider));
+  } catch (err) {
+    throw o.refused(err);
+  }
+  try {
+    return await o.store(claimed, account, { number_id: claimed.carrierNumberId, bought: true, previous: {}, ...o.state });
+  } catch (err) {
+    await o.numbers.release(claimed.carrierNumberId).catch((e) => ctx.log.error({ err: e, number: claimed.number }, 'could not release a number bought for a failed request'));
+    throw err;
+  }
+}
+
 /** Buys a number at the carrier; `store` inserts the row (in its transaction), and a failure there releases the number again. */
-export async function buyNumber<T>(ctx: TelephonyContext, userId: string, body: Json, store: (claimed: ClaimedNumber, account: CarrierAccount, state: NumberCarrierState) => Promise<T>): Promise<T> {
+export async function buyNumber<T>(ctx: TelephonyContext, userId: string, body: Json, store: StoreBought<T>): Promise<T> {
   const connectionId = (body.telephony_account_connection as string | null | undefined) ?? null;
   const account = connectionId
     ? await ctx.accountFor(userId, connectionId, 'twilio', connLoc('body'))
@@ -99,20 +124,11 @@ export async function buyNumber<T>(ctx: TelephonyContext, userId: string, body: 
     throw ValidationError.one(['body', 'telephony_provider'], `is ${String(body.telephony_provider)}, but account connection ${connectionId} is a ${account.provider} account`);
   }
   await precheck(ctx, userId, body, account, connectionId ? connLoc('body') : ['body', 'telephony_provider']);
-  const numbers = await carrierNumbers(ctx, account);
-  let claimed: ClaimedNumber;
-  try {
-    claimed = await numbers.buy({ phoneNumber: (body.phone_number as string | null | undefined) ?? undefined, areaCode: (body.area_code as string | null | undefined) ?? undefined }, ctx.hooks(account.provider));
-  } catch (err) {
-    throw carrierToAppError(err, { connectionLoc: connLoc('body'), numberLoc: body.phone_number ? ['body', 'phone_number'] : ['body', 'area_code'], prefix: 'cannot buy the number' });
-  }
-  try {
-    return await store(claimed, account, { number_id: claimed.carrierNumberId, bought: true, previous: {} });
-  } catch (err) {
-    // The number is ours at the carrier but not on record: give it back rather than pay for a ghost.
-    await numbers.release(claimed.carrierNumberId).catch((e) => ctx.log.error({ err: e, number: claimed.number }, 'could not release a number bought for a failed request'));
-    throw err;
-  }
+  const want = { phoneNumber: (body.phone_number as string | null | undefined) ?? undefined, areaCode: (body.area_code as string | null | undefined) ?? undefined };
+  return purchase(ctx, account, want, {
+    numbers: await carrierNumbers(ctx, account), store,
+    refused: (err) => carrierToAppError(err, { connectionLoc: connLoc('body'), numberLoc: body.phone_number ? ['body', 'phone_number'] : ['body', 'area_code'], prefix: 'cannot buy the number' }),
+  });
 }
 
 /** Checks a number the user owns at the carrier and points it at us; `store` inserts the row. */
@@ -141,40 +157,62 @@ export async function linkNumber<T>(ctx: TelephonyContext, userId: string, body:
   }
 }
 
-/**
- * A number for a connection's warm-transfer steering pool, bought through its carrier (any number, or one in
- * `areaCode`). None to be had is a 429: the pool cannot grow now.
- */
-export async function buyPoolNumber(ctx: TelephonyContext, userId: string, connectionId: string, areaCode?: string): Promise<{ number: string; release(): Promise<void> }> {
-  const account = await ctx.accountFor(userId, connectionId, 'twilio', ['query', 'id']);
-  const numbers = await carrierNumbers(ctx, account);
-  try {
-    let candidate: string | undefined;
-    if (!areaCode) {
-      const [first] = await numbers.search({ country: 'US', limit: 1 });
-      if (!first) throw new AppError(429, 'the steering pool cannot grow: the carrier has no number available to buy');
-      candidate = first.phone_number;
-    }
-    const claimed = await numbers.buy({ phoneNumber: candidate, areaCode }, ctx.hooks(account.provider));
-    return { number: claimed.number, release: () => numbers.release(claimed.carrierNumberId) };
-  } catch (err) {
-    if (err instanceof CarrierError && err.kind === 'not_found') {
-      throw new AppError(429, `the steering pool cannot grow: no number available${areaCode ? ` in area code ${areaCode}` : ''} (${err.message})`);
-    }
-    throw carrierToAppError(err, { connectionLoc: ['query', 'id'], numberLoc: ['body', 'area_code'], prefix: 'cannot buy a steering-pool number' });
+const POOL_LOC = ['query', 'id'];
+
+/** A steering-pool purchase the carrier refused: none to be had is a 429 (the pool cannot grow now). */
+function poolRefusal(err: unknown, areaCode: string | undefined): unknown {
+  if (err instanceof CarrierError && err.kind === 'not_found') {
+    return new AppError(429, `the steering pool cannot grow: no number available${areaCode ? ` in area code ${areaCode}` : ''} (${err.message})`);
   }
+  return carrierToAppError(err, { connectionLoc: POOL_LOC, numberLoc: ['body', 'area_code'], prefix: 'cannot buy a steering-pool number' });
+}
+
+/**
+ * Buys a number for a connection's warm-transfer steering pool through its carrier (any number, or one in
+ * `areaCode`). `store` records it, with the state that marks it as bought for this pool (so leaving the pool
+ * gives it back); a failure there gives it back at once.
+ */
+export async function buyPoolNumber<T>(ctx: TelephonyContext, userId: string, connectionId: string, areaCode: string | undefined, store: StoreBought<T>): Promise<T> {
+  const account = await ctx.accountFor(userId, connectionId, 'twilio', POOL_LOC);
+  await precheck(ctx, userId, {}, account, POOL_LOC);
+  const numbers = await carrierNumbers(ctx, account);
+  let candidate: string | undefined;
+  if (!areaCode) {
+    let first: AvailableNumber | undefined;
+    try {
+      [first] = await numbers.search({ country: 'US', limit: 1 });
+    } catch (err) {
+      throw poolRefusal(err, areaCode);
+    }
+    if (!first) throw new AppError(429, 'the steering pool cannot grow: the carrier has no number available to buy');
+    candidate = first.phone_number;
+  }
+  return purchase(ctx, account, { phoneNumber: candidate, areaCode }, {
+    numbers, store, state: { steering_pool: connectionId }, refused: (err) => poolRefusal(err, areaCode),
+  });
+}
+
+/**
+ * The number row of `number` if Switchboard bought it for this connection's steering pool: only such a number
+ * is given back when it leaves the pool (one the user put in the pool stays theirs, untouched).
+ */
+export async function poolNumberBought(ctx: TelephonyContext, db: Db, userId: string, connectionId: string, number: string): Promise<NumberRow | undefined> {
+  const row = await ctx.store.numbers.find(db, userId, number);
+  return row && stateOf(row)?.steering_pool === connectionId ? row : undefined;
 }
 
 function stateOf(row: NumberRow): NumberCarrierState | null {
   const s = row.carrierState as Partial<NumberCarrierState> | null;
-  return s && typeof s.number_id === 'string' ? { number_id: s.number_id, bought: s.bought === true, previous: (s.previous ?? {}) as Json } : null;
+  if (!s || typeof s.number_id !== 'string') return null;
+  return { number_id: s.number_id, bought: s.bought === true, previous: (s.previous ?? {}) as Json, ...(typeof s.steering_pool === 'string' ? { steering_pool: s.steering_pool } : {}) };
 }
 
 /**
  * Undoes our hold on a number at the carrier before its row changes: `release` gives a bought number back
- * (cancel, delete); otherwise the configuration we replaced is put back (detach, and cancel of a linked number).
+ * (cancel, delete, leaving the steering pool it was bought for); otherwise the configuration we replaced is put
+ * back (detach, and cancel of a linked number).
  */
-export async function letGo(ctx: TelephonyContext, row: NumberRow, mode: 'release' | 'restore'): Promise<void> {
+export async function letGo(ctx: TelephonyContext, row: NumberRow, mode: 'release' | 'restore', loc: (string | number)[] = ['query', 'phone_number']): Promise<void> {
   const state = stateOf(row);
   if (!state) return; // linked before numbers were checked at the carrier: nothing of ours there
   let account: CarrierAccount;
@@ -185,7 +223,6 @@ export async function letGo(ctx: TelephonyContext, row: NumberRow, mode: 'releas
     return;
   }
   const numbers = await carrierNumbers(ctx, account);
-  const loc = ['query', 'phone_number'];
   try {
     // A number bought in the platform's shared account is never left there unowned: letting go releases it.
     if (state.bought && (mode === 'release' || account.platform)) await numbers.release(state.number_id);

@@ -21,7 +21,7 @@ async function nodes(db: Database, other: Database) {
   const busThere = new CallBus(other, there, log);
   await busHere.start();
   await busThere.start();
-  return { heard, busHere, busThere, finish };
+  return { heard, here, busHere, busThere, finish };
 }
 
 const until = async (p: () => boolean) => { const end = Date.now() + 3000; while (!p()) { if (Date.now() > end) throw new Error('timed out'); await new Promise((r) => setTimeout(r, 10)); } };
@@ -31,12 +31,31 @@ describe('call bus', () => {
     const db = await openDatabase({ dataDir: 'memory://' });
     try {
       const n = await nodes(db, db);
-      expect(await n.busHere.machineDetected('call-1', 'human')).toBe(true);
-      expect(await n.busThere.machineDetected('call-1', 'machine_end')).toBe(false);
+      expect(await n.busHere.machineDetected('call-1', 'human')).toBe('here');
+      expect(await n.busThere.machineDetected('call-1', 'machine_end')).toBe('sent');
       await until(() => n.heard.length === 2);
       expect(n.heard).toEqual(['human', 'machine_end']);
       // A call no node runs: the message goes nowhere, harmlessly.
-      expect(await n.busThere.machineDetected('call-2', 'machine')).toBe(false);
+      expect(await n.busThere.machineDetected('call-2', 'machine')).toBe('sent');
+      n.finish();
+      await n.busHere.close();
+      await n.busThere.close();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a verdict sent while the call\'s stream is being set up reaches the call once it joins its node', async () => {
+    const db = await openDatabase({ dataDir: 'memory://' });
+    try {
+      const n = await nodes(db, db);
+      // The record shows the stream connected; the node that took it registers the call a moment later.
+      await n.busThere.machineDetected('call-3', 'machine');
+      await new Promise((r) => setTimeout(r, 200));
+      const heard: Verdict[] = [];
+      n.here.add({ callId: 'call-3', userId: 'u', finished: new Promise(() => {}), end: async () => {}, machineDetected: (v) => heard.push(v) });
+      await until(() => heard.length === 1);
+      expect(heard).toEqual(['machine']);
       n.finish();
       await n.busHere.close();
       await n.busThere.close();

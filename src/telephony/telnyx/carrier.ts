@@ -10,6 +10,7 @@
 import { normalizePhone } from '../../domain/common.js';
 import type { CallRow } from '../../store/calls.js';
 import type { TelnyxCarrierAccount } from '../accounts.js';
+import { carrierVerdict, finishFromCarrier, type CarrierEnd } from '../carrierEnd.js';
 import type { TelephonyContext } from '../context.js';
 import { acceptInbound, refusal } from '../inbound.js';
 import type { CarrierNumbers } from '../numbers.js';
@@ -112,12 +113,11 @@ export interface TelnyxWebhookRequest {
 
 const ok = { status: 200, body: '' };
 
-/** How a Telnyx hang-up cause ends the record of a call that never reached its conversation. */
-function hangupOutcome(cause: string, answered: boolean): { status: 'ended' | 'error'; outcome: string | null; error?: string } {
-  if (cause === 'user_busy' || cause === 'call_rejected' || cause === 'originator_cancel') return { status: 'ended', outcome: 'call_did_not_connect' };
+/** How a Telnyx hang-up cause ends a call that was never answered. */
+function unansweredEnd(cause: string): Omit<CarrierEnd, 'metadata'> {
   if (cause === 'timeout' || cause === 'no_answer') return { status: 'ended', outcome: 'human_unanswered' };
-  if (cause === 'normal_clearing' || cause === 'time_limit') return { status: 'ended', outcome: answered ? 'human_disconnected' : 'call_did_not_connect' };
-  return answered ? { status: 'ended', outcome: 'human_disconnected' } : { status: 'error', outcome: 'call_did_not_connect', error: `the carrier could not connect the call (Telnyx hangup cause ${cause})` };
+  if (['user_busy', 'call_rejected', 'originator_cancel', 'normal_clearing', 'time_limit'].includes(cause)) return { status: 'ended', outcome: 'call_did_not_connect' };
+  return { status: 'error', outcome: 'call_did_not_connect', error: `the carrier could not connect the call (Telnyx hangup cause ${cause})` };
 }
 
 function amdVerdict(e: TelnyxEvent): 'human' | 'machine' | 'machine_end' | null {
@@ -202,17 +202,13 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
       break;
     case 'call.hangup': {
       const answered = call.status === 'in_progress' || call.mediaConnectedAt !== null;
-      const o = hangupOutcome(e.hangupCause, answered);
-      const remote = e.hangupSource === (call.isOutgoing ? 'callee' : 'caller');
-      // A conversation running on this node writes the outcome in a moment, knowing who hung up; the status and
-      // end time are written here in any case.
-      const live = !!ctx.live.get(call.id);
-      await store.calls.finish(store.db, call.id, {
-        status: o.status,
-        stageOutcome: call.mediaConnectedAt && o.status === 'ended' && answered ? (remote && !live ? 'human_disconnected' : null) : o.outcome,
-        errorMessage: o.error ?? null, ...(o.error ? { errors: [...call.errors, o.error] } : {}),
+      // Telnyx says which leg hung up: the far party's (the callee of our outbound call, the caller of an inbound one), or ours.
+      const [theirs, ours] = call.isOutgoing ? ['callee', 'caller'] : ['caller', 'callee'];
+      const remote = e.hangupSource === theirs ? true : e.hangupSource === ours ? false : undefined;
+      await finishFromCarrier(ctx, call, {
+        ...(answered ? { status: 'ended', outcome: null } : unansweredEnd(e.hangupCause)), remote,
+        metadata: { ...meta('hangup'), hangup_cause: e.hangupCause, hangup_source: e.hangupSource },
       });
-      await store.calls.setTelephonyMetadata(store.db, call.id, { ...meta('hangup'), hangup_cause: e.hangupCause, hangup_source: e.hangupSource });
       break;
     }
     case 'streaming.failed': {
@@ -226,15 +222,7 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
       const verdict = amdVerdict(e);
       if (!verdict) break;
       await store.calls.mergeInternal(store.db, call.id, { amd: { event: e.eventType, result: (e as { result?: string }).result ?? null } });
-      if (!(await ctx.bus.machineDetected(call.id, verdict))) {
-        // Another node runs it (told over the bus), or none does: record the verdict; hang up here if asked to.
-        const human = verdict === 'human' ? 'human' : 'no_human';
-        await store.calls.advance(store.db, call.id, { humanDetectionResult: human });
-        if (human === 'no_human' && call.onNoHumanAnswer === 'hangup') {
-          await client.hangup(e.callControlId).catch(() => {});
-          await store.calls.finish(store.db, call.id, { status: 'ended', stageOutcome: 'human_unanswered' });
-        }
-      }
+      await carrierVerdict(ctx, call, verdict, () => client.hangup(e.callControlId));
     }
   }
   return ok;

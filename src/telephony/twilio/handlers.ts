@@ -19,6 +19,7 @@ import { normalizePhone } from '../../domain/common.js';
 import type { CallRow } from '../../store/calls.js';
 import { acceptInbound } from '../inbound.js';
 import type { TwilioCarrierAccount } from '../accounts.js';
+import { carrierVerdict, finishFromCarrier, type CarrierEnd } from '../carrierEnd.js';
 import type { TelephonyContext } from '../context.js';
 import { createStreamToken } from '../streamToken.js';
 import { formParams, hangupTwiml, holdTwiml, rejectTwiml, sayAndHangupTwiml, streamTwiml, validTwilioSignature } from './webhooks.js';
@@ -138,7 +139,8 @@ export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): P
 }
 
 /** Twilio's CallStatus values that end a call, and what each means for the call record. */
-const FINAL: Record<string, { status: 'ended' | 'error'; outcome: string | null; error?: string }> = {
+const FINAL: Record<string, Omit<CarrierEnd, 'metadata'>> = {
+  // Answered and hung up: Twilio does not say by whom.
   completed: { status: 'ended', outcome: null },
   busy: { status: 'ended', outcome: 'call_did_not_connect' },
   'no-answer': { status: 'ended', outcome: 'human_unanswered' },
@@ -146,45 +148,16 @@ const FINAL: Record<string, { status: 'ended' | 'error'; outcome: string | null;
   failed: { status: 'error', outcome: 'call_did_not_connect', error: 'the carrier could not connect the call (Twilio status failed)' },
 };
 
-/** How long a completed call's status waits for the conversation on this node to record its own end. */
-const STREAM_CLOSE_GRACE_MS = 3000;
-
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.then(() => true, () => true),
-    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 export async function twilioStatus(ctx: TelephonyContext, req: WebhookRequest): Promise<WebhookReply> {
   const w = await callWebhook(ctx, req, { status: 204, body: '' }); // unknown: e.g. rejected before it was recorded
   if ('reply' in w) return w.reply;
-  const { params, call, account } = w;
-  const { calls, db } = { calls: ctx.store.calls, db: ctx.store.db };
+  const { params, call } = w;
+  const { calls, db } = ctx.store;
   const status = params.CallStatus ?? '';
   const metadata = { ...(call.telephonyMetadata ?? { type: 'telephony_metadata_twilio' }), call_sid: params.CallSid ?? call.telephonyId, call_status: status };
   const final = FINAL[status];
   if (final) {
-    // Once the media stream connected, the conversation knows best who ended it: it writes the outcome.
-    let outcome = final.outcome ?? (call.mediaConnectedAt ? null : call.status === 'in_progress' ? 'human_disconnected' : 'call_did_not_connect');
-    const live = ctx.live.get(call.id);
-    if (live && final.outcome === null) {
-      // The stream closes with the call, and the conversation then records the end with who hung up: wait
-      // for that, so the record is never read as ended without its outcome. Had the agent hung up, it
-      // would have finished already, so a conversation that lingers was left by the caller.
-      if (await settlesWithin(live.finished, STREAM_CLOSE_GRACE_MS)) {
-        await calls.setTelephonyMetadata(db, call.id, metadata);
-        return { status: 204, body: '' };
-      }
-      outcome = 'human_disconnected';
-    }
-    // The status and the end time are written here in any case (the conversation may never get to it).
-    await calls.finish(db, call.id, {
-      status: final.status, stageOutcome: outcome,
-      errorMessage: final.error ?? null, ...(final.error ? { errors: [...call.errors, final.error] } : {}),
-    });
-    await calls.setTelephonyMetadata(db, call.id, metadata);
+    await finishFromCarrier(ctx, call, { ...final, metadata });
   } else if (status === 'in-progress') {
     await calls.advance(db, call.id, { status: 'in_progress', startTime: call.startTime ?? new Date(), telephonyMetadata: metadata, telephonyId: call.telephonyId ?? params.CallSid });
   } else {
@@ -209,15 +182,8 @@ export async function twilioAmd(ctx: TelephonyContext, req: WebhookRequest): Pro
   await ctx.store.calls.mergeInternal(ctx.store.db, call.id, {
     amd: { answered_by: params.AnsweredBy ?? null, machine_detection_duration_ms: params.MachineDetectionDuration ? Number(params.MachineDetectionDuration) : null },
   });
-  if (!verdict) return { status: 204, body: '' };
-  if (await ctx.bus.machineDetected(call.id, verdict)) return { status: 204, body: '' };
-  // The conversation runs on another node (told over the bus), or not at all: record the verdict; hang up here if asked to.
-  const human = verdict === 'human' ? 'human' : 'no_human';
-  await ctx.store.calls.advance(ctx.store.db, call.id, { humanDetectionResult: human });
-  if (human === 'no_human' && call.onNoHumanAnswer === 'hangup' && call.telephonyId) {
-    await account.rest.endCall(call.telephonyId, 'completed').catch(() => {});
-    await ctx.store.calls.finish(ctx.store.db, call.id, { status: 'ended', stageOutcome: 'human_unanswered' });
-  }
+  const sid = call.telephonyId ?? params.CallSid;
+  if (verdict) await carrierVerdict(ctx, call, verdict, async () => { if (sid) await account.rest.endCall(sid, 'completed'); });
   return { status: 204, body: '' };
 }
 
