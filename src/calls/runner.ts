@@ -5,7 +5,9 @@
  */
 import type { Config } from '../config.js';
 import { createActionRunner } from '../engine/actions/index.js';
-import { engineAgentFromStored, RealClock, startConversation, type Conversation, type EndReason, type StoredAgent, type TurnMetrics } from '../engine/index.js';
+import {
+  engineAgentFromStored, RealClock, startConversation, type Conversation, type EndReason, type HandOff, type StoredAgent, type TurnMetrics,
+} from '../engine/index.js';
 import { createVad, type VoiceActivityDetector } from '../engine/vad/index.js';
 import type { Logger } from '../log.js';
 import { resolveAgentProviders, type AgentProviders } from '../providers/index.js';
@@ -35,8 +37,9 @@ export const DO_NOT_CALL_GOODBYE = "Understood. I'll make sure you're not contac
 const TRANSCRIPT_WRITE_MS = 500;
 const MAX_ERRORS = 50;
 
+/** (After a hand-off the carrier's events end the record: `handed_off` has no outcome of ours.) */
 const OUTCOME: Record<EndReason, string | null> = {
-  caller_hangup: 'human_disconnected', agent_ended: 'bot_disconnected', idle: 'bot_disconnected',
+  caller_hangup: 'human_disconnected', agent_ended: 'bot_disconnected', handed_off: null, idle: 'bot_disconnected',
   max_duration: 'bot_disconnected', api: 'bot_disconnected', error: null,
 };
 
@@ -50,6 +53,13 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
   const clog = log.child({ call_id: call.id });
   const errors = [...call.errors];
   const addError = (msg: string) => { if (!errors.includes(msg) && errors.length < MAX_ERRORS) errors.push(msg); };
+  /** The call cannot go on: its record says why, and the caller is hung up on. */
+  const fail = async (message: string): Promise<void> => {
+    addError(message);
+    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors })
+      .catch((err: unknown) => clog.warn({ err }, 'could not record the call as failed'));
+    await transport.hangup().catch(() => {});
+  };
 
   // The call is live on this node from its first moment: calls/end, shutdown and the carrier's answering-
   // machine verdicts reach it even while its providers are still being set up.
@@ -72,39 +82,23 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
   // ---- stages the carrier's REST API moves through (recorded as they happen) ----
   let stage = call.stage;
   let transferred = false;
-  // The caller waits for a human away from the media stream (Twilio's hold): as after a transfer, the
-  // carrier's events end the record, and the stream closing is not the caller hanging up.
-  const handedOff = async (): Promise<void> => {
-    if (transferred) return;
-    transferred = true;
-    stage = 'transfer_started';
-    await store.calls.advance(store.db, call.id, { stage });
+  // The caller left the agent for a human (a transfer, Twilio's hold, a warm transfer's dial): the carrier's
+  // events end the record, and the stream closing is not the caller hanging up. The action that did it says
+  // so to the conversation, which ends itself once its reply has played.
+  const handOff = async (r: HandOff): Promise<HandOff> => {
+    if (r === 'handed_off' && !transferred) {
+      transferred = true;
+      stage = 'transfer_started';
+      await store.calls.advance(store.db, call.id, { stage });
+    }
+    return r;
   };
   transport.control = {
     // Once the caller is with someone else, ending our side must not hang up their call.
     hangup: async () => { if (!transferred) await control.hangup(); },
-    transfer: async (to) => {
-      await control.transfer(to);
-      transferred = true;
-      stage = 'transfer_started';
-      await store.calls.advance(store.db, call.id, { stage });
-      // The caller has left the agent: the conversation is over on our side (the stream is closed, not the call).
-      setImmediate(() => void conv?.end('agent_ended'));
-    },
-    setHold: async (on) => {
-      // (Twilio: the carrier stops the stream itself; a warm transfer's dial follows this in the same action.)
-      const r = await control.setHold(on);
-      if (r === 'handed_off') await handedOff();
-      return r;
-    },
-    addToConference: async (to, opts) => {
-      const r = await control.addToConference(to, opts);
-      if (r !== 'handed_off') return r;
-      await handedOff();
-      // The human is being dialled to the waiting caller: the agent's part is done.
-      setImmediate(() => void conv?.end('agent_ended'));
-      return r;
-    },
+    transfer: async (to) => { await control.transfer(to); await handOff('handed_off'); },
+    setHold: async (on) => handOff(await control.setHold(on)),
+    addToConference: async (to, opts) => handOff(await control.addToConference(to, opts)),
     ...(control.sendDtmf ? { sendDtmf: (d: string) => control.sendDtmf!(d) } : {}),
   };
 
@@ -116,11 +110,8 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
       agent = call.agentId ? await store.agents.getForCall(store.db, call.userId, call.agentId) : call.agentSnapshot;
       providers = await resolveAgentProviders(agent, { lookup: store.connectionLookup(call.userId), env: deps.config.env });
     } catch (err) {
-      const message = reasonOf(err);
-      clog.warn({ err: message }, 'call cannot start');
-      addError(message);
-      await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
-      await transport.hangup().catch(() => {});
+      clog.warn({ err: reasonOf(err) }, 'call cannot start');
+      await fail(reasonOf(err));
       return;
     }
     providers.preconnect({ sampleRate: transport.sampleRate, language: (agent.language as string | undefined) ?? 'en' });
@@ -147,12 +138,10 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
       c = await startConversation({
         agent: engineAgent, variables: call.context ?? {}, transport,
         stt: providers.stt, llm: providers.llm, tts: providers.tts, clock, vad, actions,
+        onAudioLate: deps.metrics ? () => { deps.metrics!.media.lateOut++; } : undefined,
       });
     } catch (err) {
-      const message = `the call could not start: ${reasonOf(err)}`;
-      addError(message);
-      await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors });
-      await transport.hangup().catch(() => {});
+      await fail(`the call could not start: ${reasonOf(err)}`);
       return;
     }
     conv = c;
@@ -270,10 +259,7 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
     }
   } catch (err) {
     clog.error({ err }, 'the call failed');
-    const message = `the call failed: ${reasonOf(err)}`;
-    addError(message);
-    await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, errors }).catch(() => {});
-    await transport.hangup().catch(() => {});
+    await fail(`the call failed: ${reasonOf(err)}`);
   } finally {
     await providers?.dispose().catch(() => {});
     transport.close();

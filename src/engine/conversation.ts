@@ -57,6 +57,11 @@ export interface ToolOutcome {
   say?: string;
   /** Ends the call once the agent finishes speaking. */
   endCall?: boolean;
+  /**
+   * The caller has left the agent for someone else (a transfer, or a hold or conference that took them off
+   * the stream): the conversation ends (`handed_off`) once the reply has played, without hanging up their call.
+   */
+  handedOff?: boolean;
 }
 
 /** What the engine needs from the pacing layer between replies and the transport. */
@@ -70,7 +75,8 @@ export interface OutputPacer {
   clear(): void;
 }
 
-export type EndReason = 'caller_hangup' | 'agent_ended' | 'idle' | 'max_duration' | 'api' | 'error';
+/** `handed_off`: an action handed the caller to someone else; their call goes on without the agent. */
+export type EndReason = 'caller_hangup' | 'agent_ended' | 'handed_off' | 'idle' | 'max_duration' | 'api' | 'error';
 
 export interface TurnMetrics {
   turn: number;
@@ -131,6 +137,11 @@ function dropWords(text: string, n: number): string {
   return text.slice(word.lastIndex);
 }
 
+/** How an action's outcome ends the call, if it does: a hand-off outweighs an end-call. */
+function endReasonOf(outcome: ToolOutcome): EndReason | undefined {
+  return outcome.handedOff ? 'handed_off' : outcome.endCall ? 'agent_ended' : undefined;
+}
+
 /** Speech synthesis failed for good mid-reply: what already played stands. */
 class TtsFailure extends Error {
   constructor(override readonly cause: unknown) { super(cause instanceof Error ? cause.message : String(cause)); }
@@ -144,8 +155,6 @@ class Reply {
   readonly controller = new AbortController();
   readonly utterance = new SpokenUtterance();
   playedMs = 0;
-  /** Ran an action that may take the caller off the stream, once all said before it had played. */
-  handedOff = false;
   /** Where this reply's messages start in the history, so an interruption can rewrite them. */
   historyStart = 0;
   /** The text of the reply's last round: what goes into the history once it has all played. */
@@ -200,9 +209,17 @@ export class Conversation {
   private idleChecks = 0;
   private idleChecksTotal = 0;
   private callerSpoke = false;
-  private endAfterReply = false;
+  /** How the call ends once the current reply has played (an end-call or hand-off action, a closing line). */
+  private endAfterReply?: EndReason;
   /** The agent is saying its last line (say() with endCall): caller turns are recorded, not answered. */
   private closing = false;
+  /**
+   * An action that may hand the caller off is under way (all said before it has been heard): talking over
+   * it does not take it back, and the stream closing is its doing (Twilio moves the caller off the stream).
+   */
+  private handingOff = false;
+  /** The stream closed while a hand-off was under way: unless it handed the caller off, they hung up. */
+  private streamClosed = false;
   /** Timings of the caller turn being heard; they move into the reply that answers it. */
   private callerTiming: CallerTiming & { startMs?: number } = {};
   /** Call-clock time of the STT session's audio time 0 (its first frame); vendors time events by audio received. */
@@ -248,7 +265,7 @@ export class Conversation {
     }
   }
 
-  /** Ends the call: stops the reply, closes the STT, hangs up unless the caller already did. */
+  /** Ends the call: stops the reply, closes the STT, hangs up unless the caller already did or was handed off. */
   async end(reason: EndReason = 'api'): Promise<void> {
     if (this.ended) return;
     this.ended = true;
@@ -259,7 +276,7 @@ export class Conversation {
     this.o.vad?.close();
     for (const u of this.unsubscribe) u();
     await this.stt?.close().catch(() => {});
-    if (reason !== 'caller_hangup') await this.o.transport.hangup().catch(() => {});
+    if (reason !== 'caller_hangup' && reason !== 'handed_off') await this.o.transport.hangup().catch(() => {});
     this.emit({ type: 'ended', reason });
     this.resolveDone(reason);
   }
@@ -273,7 +290,7 @@ export class Conversation {
     if (this.ended || this.closing) return;
     if (opts.endCall) {
       this.closing = true;
-      this.endAfterReply = true;
+      this.endAfterReply = 'agent_ended';
       this.endpointTimer?.cancel();
       this.idleTimer?.cancel();
       // A line the TTS cannot voice must not keep the call open: allow it a generous speaking time.
@@ -296,7 +313,10 @@ export class Conversation {
         break;
       }
       case 'dtmf': this.emit({ type: 'dtmf', digits: e.digits }); break;
-      case 'hangup': void this.end('caller_hangup'); break;
+      case 'hangup':
+        if (this.handingOff) this.streamClosed = true;
+        else void this.end('caller_hangup');
+        break;
       case 'played': {
         const [id, ms] = e.markId.split(':');
         if (this.reply && Number(id) === this.reply.id) this.reply.markPlayed(Number(ms));
@@ -316,6 +336,11 @@ export class Conversation {
     return !!this.reply && !this.reply.signal.aborted;
   }
 
+  /** The caller talking now would interrupt the agent's reply. */
+  private interruptible(now: number): boolean {
+    return this.speaking() && !this.handingOff && now >= this.reply!.uninterruptibleUntil;
+  }
+
   private onVad(e: VadEvent): void {
     if (this.ended) return;
     const now = this.o.clock.now();
@@ -326,7 +351,7 @@ export class Conversation {
   private onSpeechStart(now: number): void {
     this.idleTimer?.cancel();
     this.endpointTimer?.cancel();
-    if (this.speaking() && now >= this.reply!.uninterruptibleUntil) this.startBarge(now);
+    if (this.interruptible(now)) this.startBarge(now);
   }
 
   private onSpeechEnd(): void {
@@ -364,7 +389,7 @@ export class Conversation {
         }
         this.callerTiming.sttFinalMs = now;
         this.callerTiming.speechEndMs ??= e.endMs;
-        if (this.barge || (this.speaking() && now >= this.reply!.uninterruptibleUntil)) {
+        if (this.barge || this.interruptible(now)) {
           if (confirmsInterruption(e.text, this.o.agent.interruptSensitivity)) this.interrupt(now);
           else {
             // A backchannel: the caller was heard, the agent carries on.
@@ -417,7 +442,7 @@ export class Conversation {
     }
     reply.metrics.interruptedAtMs = now;
     this.abandon(reply);
-    this.endAfterReply = false;
+    this.endAfterReply = undefined;
   }
 
   /**
@@ -435,12 +460,9 @@ export class Conversation {
   /** A reply that did not finish: the transcript and history get exactly the words that played. */
   private recordCutOff(reply: Reply): void {
     const heard = reply.utterance.playedText(reply.playedMs);
-    // A reply that handed the caller off after all it said was heard (a hold message, then a transfer)
-    // ends with the call, not cut off.
-    const cut = !(reply.handedOff && reply.playedMs >= reply.utterance.audioMs);
-    if (heard || reply.playedMs > 0) this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: cut });
+    if (heard || reply.playedMs > 0) this.transcriptLine({ sender: 'BOT', text: heard, atMs: reply.startedAt, interrupted: true });
     this.forgetUnspoken(reply);
-    if (heard) this.history.push({ role: 'assistant', content: heard, ...(cut ? { interrupted: true } : {}) });
+    if (heard) this.history.push({ role: 'assistant', content: heard, interrupted: true });
     if (this.reply === reply) this.reply = undefined;
     this.emit({ type: 'metrics', metrics: reply.metrics });
   }
@@ -548,20 +570,35 @@ export class Conversation {
         stage = 'tool';
         this.history.push({ role: 'assistant', content: text, toolCalls: calls });
         for (const call of calls) {
+          if (this.endAfterReply === 'handed_off') {
+            // The caller has left: nothing more is done on their call.
+            this.history.push({ role: 'tool', content: JSON.stringify({ error: 'not run: the caller was handed off' }), toolCallId: call.id });
+            continue;
+          }
           // Vocode's speak_on_send line (or a warm transfer's hold message) is said before the action runs.
           const described = this.o.actions?.describe(call);
           const before = described?.sayBeforeRun;
           if (before) await this.voice(reply, (push) => { push(before); return Promise.resolve(); });
           if (described?.waitForPlayout) {
+            // The action may take the caller off the stream: all said before it must have been heard. Once
+            // it is under way, talking over it does not take it back (a carrier's transfer cannot be).
             await reply.allPlayed();
-            reply.handedOff = true;
+            this.resume();
+            this.handingOff = true;
           }
-          const outcome = await this.runTool(call, reply.signal);
+          let outcome: ToolOutcome;
+          try {
+            outcome = await this.runTool(call, reply.signal);
+          } finally {
+            this.handingOff = false;
+          }
           // A tool that ignored the abort still resolves: its result belongs to no reply any more.
           if (reply.signal.aborted) throw new Aborted();
+          // The stream closed under an action that did not hand the caller off: they hung up.
+          if (this.streamClosed && !outcome.handedOff) return void this.end('caller_hangup');
           this.history.push({ role: 'tool', content: outcome.result, toolCallId: call.id });
           if (outcome.say) await this.voice(reply, (push) => { push(outcome.say!); return Promise.resolve(); });
-          if (outcome.endCall) this.endAfterReply = true;
+          this.endAfterReply = endReasonOf(outcome) ?? this.endAfterReply;
         }
         stage = 'llm';
         if (this.endAfterReply) break;
@@ -678,7 +715,7 @@ export class Conversation {
       if (reply.finalText.trim()) this.history.push({ role: 'assistant', content: reply.finalText.trim() });
       this.reply = undefined;
       this.emit({ type: 'metrics', metrics: reply.metrics });
-      if (this.endAfterReply) void this.end('agent_ended');
+      if (this.endAfterReply) void this.end(this.endAfterReply);
       else {
         this.armIdle();
         void this.runPhraseActions(spoken);
@@ -695,7 +732,8 @@ export class Conversation {
       const outcome = await actions.runPhraseAction(action, this.lifetime.signal).catch(() => undefined);
       if (!outcome) continue;
       this.emit({ type: 'tool_call', call: { id: `phrase_${action.id}`, name: action.type, arguments: '{}' }, outcome });
-      if (outcome.endCall) return void this.end('agent_ended');
+      const ends = endReasonOf(outcome);
+      if (ends) return void this.end(ends);
       if (outcome.say) await this.speak(outcome.say);
     }
   }

@@ -9,13 +9,15 @@ import { Conversation, type ConversationOptions } from './conversation.js';
 export type StartOptions = Omit<ConversationOptions, 'pacer'> & {
   /** Audio sent ahead of real time; small, so a barge-in stops the caller's audio quickly. */
   leadMs?: number;
+  /** An agent frame went out this late past its play-out time although it was ready: the caller heard a gap. */
+  onAudioLate?: (lateMs: number) => void;
 };
 
 export async function startConversation(opts: StartOptions): Promise<Conversation> {
-  const { leadMs, ...rest } = opts;
+  const { leadMs, onAudioLate, ...rest } = opts;
   const conversation = new Conversation({
     ...rest,
-    pacer: (send) => new Pacer({ clock: opts.clock, sampleRate: opts.transport.sampleRate, send, leadMs }),
+    pacer: (send) => new Pacer({ clock: opts.clock, sampleRate: opts.transport.sampleRate, send, leadMs, onLate: onAudioLate }),
   });
   await conversation.start();
   return conversation;

@@ -22,11 +22,22 @@ export interface Transport {
   /** Drops every queued, unplayed frame at once (the carrier buffer included). */
   clear(): void;
   sendDtmf(digits: string): Promise<void>;
-  transfer(to: string): Promise<void>;
-  setHold(on: boolean): Promise<void>;
-  addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<void>;
+  /** Transfer, hold and conference answer whether the caller left the agent (nothing said: they did not). */
+  transfer(to: string): Promise<HandOff | void>;
+  setHold(on: boolean): Promise<HandOff | void>;
+  addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<HandOff | void>;
   hangup(): Promise<void>;
 }
+
+/**
+ * After a transfer, hold or conference: `handed_off` when the caller is no longer the agent's to talk to
+ * (a transfer took them off the stream, a hold or a warm transfer hands them to a human), so the agent's
+ * part of the call is over; `stays` when the agent is still on the line with them.
+ */
+export type HandOff = 'handed_off' | 'stays';
+
+/** What an agent's actions do to the call through its transport. */
+export type TransportControls = Pick<Transport, 'sendDtmf' | 'transfer' | 'setHold' | 'addToConference'>;
 
 // ---- provider errors ----
 

@@ -17,7 +17,7 @@ import { decodeALaw, decodeMuLaw, encodeALaw, encodeMuLaw } from '../engine/audi
 import type { Clock } from '../engine/clock.js';
 import type { Transport, TransportEvent } from '../engine/types.js';
 import { dtmfSamples, isDtmfDigits } from './dtmfTones.js';
-import type { CallControl, MediaCodec, MediaEncoding, MediaInbound } from './types.js';
+import type { CallControl, HandOff, MediaCodec, MediaEncoding, MediaInbound } from './types.js';
 
 export type StreamStart = Extract<MediaInbound, { type: 'start' }>;
 
@@ -233,9 +233,10 @@ export class MediaStreamTransport implements Transport {
     return this.control;
   }
 
-  transfer(to: string): Promise<void> { return this.need().transfer(to); }
-  async setHold(on: boolean): Promise<void> { await this.need().setHold(on); }
-  async addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<void> { await this.need().addToConference(to, opts); }
+  /** A carrier transfer always takes the caller off this stream. */
+  async transfer(to: string): Promise<HandOff> { await this.need().transfer(to); return 'handed_off'; }
+  setHold(on: boolean): Promise<HandOff> { return this.need().setHold(on); }
+  addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<HandOff> { return this.need().addToConference(to, opts); }
 
   async hangup(): Promise<void> {
     if (this.closed) return;

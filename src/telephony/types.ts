@@ -3,6 +3,7 @@
  * calls), what its media WebSocket says (parsed into MediaInbound by a per-carrier MediaCodec), and the
  * typed error every carrier failure becomes. Twilio and Telnyx implement them in their own folders.
  */
+import type { HandOff } from '../engine/types.js';
 
 export type TelephonyProvider = 'twilio' | 'telnyx';
 
@@ -133,9 +134,5 @@ export interface CallControl {
   addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<HandOff>;
 }
 
-/**
- * After hold or a conference: `handed_off` when the caller is no longer the agent's to talk to (Twilio's
- * hold is a conference a media stream cannot join; a warm transfer hands the caller to the human), so the
- * agent's part of the call is over, as after a transfer; `stays` when the agent is still on the line.
- */
-export type HandOff = 'handed_off' | 'stays';
+/** (Twilio's hold is a conference a media stream cannot join: it hands the caller off, as a transfer does.) */
+export type { HandOff };

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { VirtualClock } from '../../src/engine/clock.js';
 import { ENGINE_AGENT_DEFAULTS, type ConversationEvent, type EngineAgent, type ToolOutcome } from '../../src/engine/conversation.js';
 import { createActionRunner, type EngineAction } from '../../src/engine/actions/index.js';
@@ -9,16 +9,17 @@ import { ScriptedStt } from '../../src/engine/testkit/scriptedStt.js';
 import { ScriptedTts, type ScriptedTtsOptions } from '../../src/engine/testkit/scriptedTts.js';
 import type { ToolCall } from '../../src/engine/types.js';
 import { createEnergyVad } from '../../src/engine/vad/index.js';
+import { answering, type CarrierAnswers } from './handOff.js';
 
 const LONG = 'Your order left our warehouse on Monday and should arrive by Thursday afternoon at the latest.';
 
 async function call(opts: {
   agent?: Partial<EngineAgent>; llm?: Partial<ScriptedLlmOptions>; tts?: ScriptedTtsOptions;
   variables?: Record<string, string>; runTool?: (c: ToolCall, s: AbortSignal) => Promise<ToolOutcome>; vad?: boolean;
-  actions?: EngineAction[];
+  actions?: EngineAction[]; carrier?: CarrierAnswers;
 } = {}) {
   const clock = new VirtualClock();
-  const transport = new FakeTransport(clock, 8000);
+  const transport = answering(new FakeTransport(clock, 8000), clock, opts.carrier ?? {});
   const stt = new ScriptedStt(clock);
   const llm = new ScriptedLlm(clock, {
     firstTokenMs: 100, perWordMs: 20, fallback: 'Okay.',
@@ -358,27 +359,82 @@ describe('actions', () => {
     expect(c.llm.requests[0].tools.map((t) => t.name)).toEqual(['end_conversation']);
   });
 
-  it('a transfer action reaches the transport with the placeholder filled', async () => {
-    const c = await call({
-      variables: { manager: '+14155550123' },
-      actions: [{ id: 'a3', type: 'action_transfer_call', config: { phone_number: '{manager}' }, trigger: { type: 'action_trigger_function_call' } }],
-      llm: { rules: [{ when: 'manager', reply: 'Connecting you.', toolCalls: [{ name: 'transfer_call', arguments: '{}' }] }] },
-    });
+  const TRANSFER: EngineAction = { id: 'a3', type: 'action_transfer_call', config: { phone_number: '{manager}' }, trigger: { type: 'action_trigger_function_call' } };
+  const transferring = (carrier: CarrierAnswers) => call({
+    variables: { manager: '+14155550123' }, actions: [TRANSFER], carrier,
+    llm: { rules: [
+      { when: (req) => req.messages.at(-1)?.role === 'tool', reply: 'They will be right with you.' },
+      { when: 'manager', reply: 'Connecting you.', toolCalls: [{ name: 'transfer_call', arguments: '{}' }] },
+    ] },
+  });
+
+  it('a transfer that hands the caller off ends the conversation once the line has played, in full, without hanging up', async () => {
+    const c = await transferring({ transfer: 'handed_off' });
     void c.stt.say({ text: 'get me a manager' });
     await c.clock.advance(6000);
     expect(c.transport.commands.find((x) => x.command === 'transfer')).toMatchObject({ arg: '+14155550123' });
     // The carrier takes the caller off the stream when it transfers: what the agent said first was heard by then.
     const transferAt = c.transport.commands.find((x) => x.command === 'transfer')!.at;
-    const played = c.transport.played;
-    // (the scripted model speaks again after the tool result; a real call has ended by then)
-    const firstLineEnd = played.find((p, i) => played[i + 1]?.startMs !== p.endMs)!.endMs;
-    expect(transferAt).toBeGreaterThanOrEqual(firstLineEnd);
+    expect(transferAt).toBeGreaterThanOrEqual(Math.max(...c.transport.played.map((p) => p.endMs)));
+    expect(await c.conv.done).toBe('handed_off');
+    // The agent is gone from the call, which goes on: its line stands whole, and nobody hung up.
+    expect(c.lines()).toEqual(['HUMAN: get me a manager', 'BOT: Connecting you.']);
+    expect(c.llm.requests).toHaveLength(1);
+    expect(c.transport.commands.map((x) => x.command)).toEqual(['transfer']);
   });
 
-  it('a warm transfer says its hold message, waits until the caller has heard it, then holds and dials', async () => {
+  it('a transfer the agent stays on for goes on: the model hears the result and carries on', async () => {
+    const c = await transferring({ transfer: 'stays' });
+    const ended = vi.fn();
+    void c.conv.done.then(ended);
+    void c.stt.say({ text: 'get me a manager' });
+    await c.clock.advance(8000);
+    expect(c.transport.commands.map((x) => x.command)).toEqual(['transfer']);
+    expect(c.lines()).toEqual(['HUMAN: get me a manager', 'BOT: Connecting you. They will be right with you.']);
+    expect(c.llm.requests).toHaveLength(2);
+    expect(ended).not.toHaveBeenCalled();
+  });
+
+  it('talking over a hand-off under way does not take it back or cut the line off', async () => {
+    // The carrier takes a second to answer; the caller says something meanwhile.
+    const c = await transferring({ transfer: 'handed_off', takesMs: 1000 });
+    const ended = vi.fn();
+    void c.conv.done.then(ended);
+    void c.stt.say({ text: 'get me a manager' });
+    await c.clock.advance(200);
+    const transferred = () => c.transport.commands.some((x) => x.command === 'transfer');
+    while (!transferred()) await c.clock.advance(20);
+    void c.stt.say({ text: 'hello are you still there', durationMs: 600, interimEveryMs: 100 });
+    await c.clock.advance(3000);
+    expect(ended).toHaveBeenCalledWith('handed_off');
+    expect(c.lines().filter((l) => l.startsWith('BOT:'))).toEqual(['BOT: Connecting you.']);
+    expect(c.llm.requests).toHaveLength(1);
+  });
+
+  it.each([
+    ['hands the caller off: the conversation ends as handed off, its line whole', 'handed_off', 'handed_off', 'BOT: Connecting you.'],
+    ['keeps the agent on: the caller hung up mid-reply', 'stays', 'caller_hangup', 'BOT: Connecting you.-'],
+  ] as const)('the stream closing while a transfer is under way (Twilio moves the caller off it) waits for the answer; one that %s', async (_what, answer, reason, line) => {
+    const c = await transferring({ transfer: answer, takesMs: 1000 });
+    const ended = vi.fn();
+    void c.conv.done.then(ended);
+    void c.stt.say({ text: 'get me a manager' });
+    const transferred = () => c.transport.commands.some((x) => x.command === 'transfer');
+    while (!transferred()) await c.clock.advance(20);
+    c.transport.callerHangup();
+    await c.clock.advance(500);
+    expect(ended).not.toHaveBeenCalled();
+    await c.clock.advance(1000);
+    expect(ended).toHaveBeenCalledWith(reason);
+    expect(c.lines()).toEqual(['HUMAN: get me a manager', line]);
+    expect(c.transport.commands.map((x) => x.command)).toEqual(['transfer']);
+  });
+
+  it('a warm transfer says its hold message, waits until the caller has heard it, then holds and dials; the agent leaves once the caller is handed off', async () => {
     const c = await call({
       actions: [{ id: 'a4', type: 'action_warm_transfer', config: { phone_number: '+14155550124', hold_message: 'One moment while I connect you.' }, trigger: { type: 'action_trigger_function_call' } }],
       llm: { rules: [{ when: 'person', toolCalls: [{ name: 'warm_transfer', arguments: '{}' }] }] },
+      carrier: { hold: 'stays', conference: 'handed_off' },
     });
     void c.stt.say({ text: 'can I talk to a person' });
     await c.clock.advance(8000);
@@ -386,7 +442,22 @@ describe('actions', () => {
     expect(hold).toBeDefined();
     expect(hold.at).toBeGreaterThanOrEqual(Math.max(...c.transport.played.map((p) => p.endMs)));
     expect(c.transport.commands.find((x) => x.command === 'conference')).toMatchObject({ arg: { to: '+14155550124', placePrimaryOnHold: true } });
-    expect(c.lines()).toContain('BOT: One moment while I connect you.');
+    expect(await c.conv.done).toBe('handed_off');
+    expect(c.lines()).toEqual(['HUMAN: can I talk to a person', 'BOT: One moment while I connect you.']);
+    expect(c.transport.commands.map((x) => x.command)).toEqual(['hold', 'conference']);
+  });
+
+  it('a phrase-triggered transfer that hands the caller off ends the conversation after the line', async () => {
+    const c = await call({
+      variables: { manager: '+14155550123' }, carrier: { transfer: 'handed_off' },
+      actions: [{ ...TRANSFER, trigger: { type: 'action_trigger_phrase_based', phrases: ['transferring you'] } }],
+      llm: { rules: [{ when: 'manager', reply: 'Sure, transferring you now.' }] },
+    });
+    void c.stt.say({ text: 'get me a manager' });
+    await c.clock.advance(6000);
+    expect(await c.conv.done).toBe('handed_off');
+    expect(c.lines()).toEqual(['HUMAN: get me a manager', 'BOT: Sure, transferring you now.']);
+    expect(c.transport.commands.map((x) => x.command)).toEqual(['transfer']);
   });
 });
 

@@ -190,6 +190,11 @@ describe('Twilio phone calls through the carrier emulator', () => {
     expect(Number(/switchboard_turn_latency_seconds_count\{stage="response"\} (\d+)/.exec(prom)?.[1])).toBeGreaterThanOrEqual(1);
     expect(prom).toMatch(/switchboard_calls_ended_total\{provider="twilio",status="ended",outcome="human_disconnected"\} [1-9]/);
     expect(prom).toMatch(/switchboard_active_calls \d+/);
+    // So are the media frames: the caller's audio received and the agent's sent (the emulator paces in real time).
+    const frames = (direction: string) => Number(new RegExp(`switchboard_media_frames_total\\{direction="${direction}"\\} (\\d+)`).exec(prom)?.[1]);
+    expect(frames('in')).toBeGreaterThanOrEqual(50);
+    expect(frames('out')).toBeGreaterThanOrEqual(m.agentAudioMs / 20 - 1);
+    expect(prom).toMatch(/switchboard_media_frames_late_total\{direction="out"\} \d+/);
   });
 
   it('barge-in: the caller talking over a long answer clears the carrier\'s buffer; the caller hears nothing more of it, and the transcript keeps only what played', async () => {

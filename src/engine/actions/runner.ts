@@ -16,16 +16,20 @@
  * model hears what went wrong and can tell the caller. The one exception is the caller's signal: when
  * it aborts (barge-in, hang-up) the pending run rejects with its reason, cancelling any request.
  *
+ * A transfer, hold or conference that the transport says handed the caller off (`handed_off`) has the
+ * outcome `handedOff`: the agent's part of the call is over, though the call itself goes on.
+ *
  * `processing_mode: 'muted'` needs nothing here: the conversation does not speak while a tool runs.
  */
 import { createHmac } from 'node:crypto';
 import type { ToolOutcome } from '../conversation.js';
-import type { ToolCall, ToolSpec, Transport } from '../types.js';
+import type { HandOff, ToolCall, ToolSpec, TransportControls } from '../types.js';
 import type { ActionHistoryEntry, ActionHistoryEventType, ActionHistoryResult, EngineAction } from './types.js';
 
 export interface ActionRunnerOptions {
   actions: EngineAction[];
-  transport: Transport;
+  /** Transfer, hold and conference answer whether they handed the caller off: the outcome says so (`handedOff`). */
+  transport: TransportControls;
   /** Sent to external actions as `call_id`. */
   callId: string;
   /** The call's context: fills `{placeholder}` phone numbers. */
@@ -80,6 +84,11 @@ interface Done {
 }
 
 type Params = Record<string, unknown>;
+
+/** An outcome, marked as handing the caller off when one of the transport's answers says so. */
+function handingOff(outcome: ToolOutcome, ...answers: (HandOff | void)[]): ToolOutcome {
+  return answers.includes('handed_off') ? { ...outcome, handedOff: true } : outcome;
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -326,10 +335,10 @@ export function createActionRunner(opts: ActionRunnerOptions): ActionRunner {
       case 'action_end_conversation':
         return { outcome: { result: JSON.stringify({ ended: true }), endCall: true }, json: { ended: true } };
       case 'action_transfer_call': {
-        // No endCall: ending the conversation would hang up the call that was just transferred.
+        // No endCall: hanging up would end the call that was just transferred.
         const to = phoneNumber(action);
-        await transport.transfer(to);
-        return { outcome: { result: JSON.stringify({ transferred: true }) }, json: { transferred: true, to } };
+        const handOff = await transport.transfer(to);
+        return { outcome: handingOff({ result: JSON.stringify({ transferred: true }) }, handOff), json: { transferred: true, to } };
       }
       case 'action_dtmf': {
         const raw = params.digits;
@@ -338,21 +347,22 @@ export function createActionRunner(opts: ActionRunnerOptions): ActionRunner {
         await transport.sendDtmf(digits);
         return { outcome: { result: JSON.stringify({ sent: digits }) }, json: { sent: digits } };
       }
-      case 'action_set_hold':
-        await transport.setHold(true);
-        return { outcome: { result: JSON.stringify({ on_hold: true }) }, json: { on_hold: true } };
+      case 'action_set_hold': {
+        const handOff = await transport.setHold(true);
+        return { outcome: handingOff({ result: JSON.stringify({ on_hold: true }) }, handOff), json: { on_hold: true } };
+      }
       case 'action_add_to_conference': {
         const to = phoneNumber(action);
         const hold = placePrimaryOnHold(action);
-        await transport.addToConference(to, { placePrimaryOnHold: hold });
-        return { outcome: { result: JSON.stringify({ added: true }) }, json: { added: true, to, place_primary_on_hold: hold } };
+        const handOff = await transport.addToConference(to, { placePrimaryOnHold: hold });
+        return { outcome: handingOff({ result: JSON.stringify({ added: true }) }, handOff), json: { added: true, to, place_primary_on_hold: hold } };
       }
       case 'action_warm_transfer': {
         const to = phoneNumber(action);
         const hold = placePrimaryOnHold(action);
-        if (hold) await transport.setHold(true);
-        await transport.addToConference(to, { placePrimaryOnHold: hold });
-        return { outcome: { result: JSON.stringify({ transferred: true }) }, json: { transferred: true, to, place_primary_on_hold: hold } };
+        const held = hold ? await transport.setHold(true) : undefined;
+        const added = await transport.addToConference(to, { placePrimaryOnHold: hold });
+        return { outcome: handingOff({ result: JSON.stringify({ transferred: true }) }, held, added), json: { transferred: true, to, place_primary_on_hold: hold } };
       }
       case 'action_external':
         return runExternal(action, params, signal);

@@ -3,6 +3,7 @@ import { createActionRunner, type ActionHistoryEntry, type EngineAction } from '
 import { VirtualClock } from '../../../src/engine/clock.js';
 import { FakeTransport } from '../../../src/engine/testkit/fakeTransport.js';
 import type { ToolCall, Transport } from '../../../src/engine/types.js';
+import { answering, type CarrierAnswers } from '../handOff.js';
 
 const fn = { type: 'action_trigger_function_call' } as const;
 const never = () => new AbortController().signal;
@@ -13,9 +14,9 @@ function action(type: string, config: Record<string, unknown> = {}, extra: Parti
   return { id: `act_${type}_${++seq}`, type, label: null, config, trigger: fn, ...extra };
 }
 
-function setup(actions: EngineAction[], variables?: Record<string, string>) {
+function setup(actions: EngineAction[], variables?: Record<string, string>, answers: CarrierAnswers = {}) {
   const clock = new VirtualClock();
-  const transport = new FakeTransport(clock);
+  const transport = answering(new FakeTransport(clock), clock, answers);
   let t = Date.parse('2025-01-01T00:00:00.000Z');
   const seen: ActionHistoryEntry[] = [];
   const runner = createActionRunner({
@@ -103,11 +104,16 @@ describe('transport actions', () => {
     expect(transport.commands).toEqual([]);
   });
 
-  it('transfer_call transfers to the configured number, without ending the call', async () => {
-    const { runner, transport } = setup([action('action_transfer_call', { phone_number: '+15551234567' })]);
+  // Neither ever ends the call (that would hang up on the caller); a hand-off says the agent is no longer on it.
+  it.each([
+    ['the caller has left the agent (handed_off)', 'handed_off', { handedOff: true }],
+    ['the agent stays on the line', 'stays', {}],
+    ['the transport does not say', undefined, {}],
+  ] as const)('transfer_call transfers to the configured number, without ending the call; %s', async (_what, answer, handOff) => {
+    const { runner, transport } = setup([action('action_transfer_call', { phone_number: '+15551234567' })], undefined, { transfer: answer });
     const out = await runner.runTool(call('transfer_call'), never());
+    expect(out).toEqual({ result: '{"transferred":true}', ...handOff });
     expect(out.endCall).toBeUndefined();
-    expect(JSON.parse(out.result)).toEqual({ transferred: true });
     expect(transport.commands).toEqual([{ at: 0, command: 'transfer', arg: '+15551234567' }]);
   });
 
@@ -144,16 +150,20 @@ describe('transport actions', () => {
     expect(JSON.parse(missing.result).error).toMatch(/digits/);
   });
 
-  it('set_hold puts the caller on hold', async () => {
-    const { runner, transport } = setup([action('action_set_hold')]);
-    await runner.runTool(call('set_hold'), never());
-    expect(transport.commands).toEqual([{ at: 0, command: 'hold', arg: true }]);
+  it('set_hold puts the caller on hold; the caller is handed off only where the carrier says so (Twilio), not where the agent stays (Telnyx)', async () => {
+    const twilio = setup([action('action_set_hold')], undefined, { hold: 'handed_off' });
+    expect(await twilio.runner.runTool(call('set_hold'), never())).toEqual({ result: '{"on_hold":true}', handedOff: true });
+    expect(twilio.transport.commands).toEqual([{ at: 0, command: 'hold', arg: true }]);
+    const telnyx = setup([action('action_set_hold')], undefined, { hold: 'stays' });
+    expect(await telnyx.runner.runTool(call('set_hold'), never())).toEqual({ result: '{"on_hold":true}' });
   });
 
-  it('add_to_conference passes placePrimaryOnHold (default true)', async () => {
-    const { runner, transport } = setup([action('action_add_to_conference', { phone_number: '+15550002222' })]);
-    await runner.runTool(call('add_to_conference'), never());
+  it('add_to_conference passes placePrimaryOnHold (default true), and hands the caller off when the carrier says so', async () => {
+    const { runner, transport } = setup([action('action_add_to_conference', { phone_number: '+15550002222' })], undefined, { conference: 'handed_off' });
+    expect(await runner.runTool(call('add_to_conference'), never())).toEqual({ result: '{"added":true}', handedOff: true });
     expect(transport.commands).toEqual([{ at: 0, command: 'conference', arg: { to: '+15550002222', placePrimaryOnHold: true } }]);
+    const staying = setup([action('action_add_to_conference', { phone_number: '+15550002222', place_primary_on_hold: false })], undefined, { conference: 'stays' });
+    expect(await staying.runner.runTool(call('add_to_conference'), never())).toEqual({ result: '{"added":true}' });
   });
 
   it('warm_transfer holds first, then conferences; without hold it only conferences', async () => {
@@ -167,6 +177,16 @@ describe('transport actions', () => {
     const b = setup([action('action_warm_transfer', { phone_number: '+15550003333', place_primary_on_hold: false })]);
     await b.runner.runTool(call('warm_transfer'), never());
     expect(b.transport.commands.map((c) => c.command)).toEqual(['conference']);
+  });
+
+  it('warm_transfer hands the caller off when either step does (Telnyx: the hold keeps the agent on, the dial hands off)', async () => {
+    const config = { phone_number: '+15550003333' };
+    const telnyx = setup([action('action_warm_transfer', config)], undefined, { hold: 'stays', conference: 'handed_off' });
+    expect(await telnyx.runner.runTool(call('warm_transfer'), never())).toEqual({ result: '{"transferred":true}', handedOff: true });
+    const twilio = setup([action('action_warm_transfer', config)], undefined, { hold: 'handed_off', conference: 'handed_off' });
+    expect((await twilio.runner.runTool(call('warm_transfer'), never())).handedOff).toBe(true);
+    const staying = setup([action('action_warm_transfer', config)], undefined, { hold: 'stays', conference: 'stays' });
+    expect(await staying.runner.runTool(call('warm_transfer'), never())).toEqual({ result: '{"transferred":true}' });
   });
 
   it('a transport that fails gives a failed outcome and an action_failed entry', async () => {
