@@ -4,9 +4,11 @@
 //   → {type: 'start', config}         ← {type: 'ready', url, key, pid}
 //   → {type: 'window-begin'}          ← {type: 'window-begun'}      (figures from here…)
 //   → {type: 'window-end'}            ← {type: 'window', window}    (…to here)
-//   → {type: 'settle'}                ← {type: 'settled', rss, live} (after two full GCs)
+//   → {type: 'settle'}                ← {type: 'settled', rss, heap, live} (after two full GCs)
 //   → {type: 'close'}                 ← {type: 'closed'}, then exits
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay, performance, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -46,7 +48,7 @@ export type FromApp =
   | { type: 'ready'; url: string; key: string; pid: number }
   | { type: 'window-begun' }
   | { type: 'window'; window: AppWindow }
-  | { type: 'settled'; rss: number; live: number }
+  | { type: 'settled'; rss: number; heap: number; live: number }
   | { type: 'closed' };
 
 /** The event-loop delay histogram's timer; its samples include it, so it is subtracted. */
@@ -82,7 +84,19 @@ async function start(c: AppStart): Promise<void> {
   reply({ type: 'ready', url: running.url, key, pid: process.pid });
 }
 
-function beginWindow(): void {
+/**
+ * BENCH_CALLS_HEAP_PROFILE=FILE: a sampling heap profile of the window that keeps what GC collected too, so
+ * it shows where the allocation rate (and so the GC pauses) comes from: bench/calls/heap.ts reads it.
+ */
+const HEAP_PROFILE = process.env.BENCH_CALLS_HEAP_PROFILE;
+let inspector: Session | undefined;
+
+async function beginWindow(): Promise<void> {
+  if (HEAP_PROFILE) {
+    inspector = new Session();
+    inspector.connect();
+    await inspector.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  }
   const gcs = { n: 0, totalMs: 0, maxMs: 0, major: 0, majorMaxMs: 0 };
   const gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -107,7 +121,7 @@ function beginWindow(): void {
   reply({ type: 'window-begun' });
 }
 
-function endWindow(): void {
+async function endWindow(): Promise<void> {
   const w = window!;
   const cpu = process.cpuUsage(w.cpu0);
   const wallMs = performance.now() - w.t0;
@@ -129,6 +143,11 @@ function endWindow(): void {
     },
   });
   window = undefined;
+  if (inspector) {
+    const { profile } = await inspector.post('HeapProfiler.stopSampling');
+    writeFileSync(HEAP_PROFILE!, JSON.stringify(profile));
+    inspector.disconnect();
+  }
 }
 
 async function settle(): Promise<void> {
@@ -137,7 +156,7 @@ async function settle(): Promise<void> {
   gc();
   await sleep(300);
   const m = process.memoryUsage();
-  reply({ type: 'settled', rss: m.rss, live: m.heapUsed + m.external });
+  reply({ type: 'settled', rss: m.rss, heap: m.heapUsed, live: m.heapUsed + m.external });
 }
 
 process.on('message', (msg: ToApp) => {

@@ -7,8 +7,10 @@ import type { InferenceSession } from 'onnxruntime-node';
  * overhead (N-API marshalling, graph setup), not arithmetic. So detectors do not run the model
  * themselves; they hand their window and recurrent state to a batcher, which runs every window that is
  * waiting as one batch (Silero v5 takes `input` [B, C + W] and `state` [2, B, 128]; rows never mix).
- * Batches form by themselves: while one runs, new windows queue, and they all go in the next run. A
- * lone call therefore waits one turn of the event loop at most, and a busy node runs few, large batches.
+ * On a quiet node a window runs at once (one turn of the event loop at most). On a busy one (from about
+ * eight calls) a batch waits up to GATHER_MS from its first window for the others: calls run on their
+ * own media clocks, so their windows arrive spread over time, and running each as it came would be
+ * mostly overhead.
  *
  * The batch runs in a worker thread by default, so inference never stalls the event loop that carries the
  * calls' audio; `inline` runs it on the calling thread (the fallback when no worker can start).
@@ -17,6 +19,10 @@ import type { InferenceSession } from 'onnxruntime-node';
 export const STATE_FLOATS = 2 * 128;
 /** Above this many rows a batch is split: bounds the time one run keeps later windows waiting. */
 export const MAX_BATCH_ROWS = 128;
+/** How long a busy node's batch waits for more windows: a quarter of a window, well inside VAD's own 80 ms. */
+export const GATHER_MS = 8;
+/** Windows a second from which the node counts as busy: about eight calls (31 windows a second each). */
+const BUSY_WINDOWS_PER_S = 250;
 
 export interface BatchRequest {
   /** Rows of `rowLength` floats: [context | window] per detector. */
@@ -85,6 +91,8 @@ export function inlineExecutor(ort: Ort, session: InferenceSession): BatchExecut
 }
 
 interface Pending {
+  /** When it was queued (performance.now()). */
+  at: number;
   input: Float32Array;
   state: Float32Array;
   resolve(probability: number): void;
@@ -96,6 +104,10 @@ export class SileroBatcher {
   private queue: Pending[] = [];
   private running = false;
   private scheduled = false;
+  /** Arrival rate (windows a second), measured over about a second. */
+  private ratePerS = 0;
+  private counted = 0;
+  private countedSince = performance.now();
   /** Rows run and runs made, for the benchmark and /metrics-style introspection. */
   readonly stats = { runs: 0, rows: 0 };
 
@@ -112,32 +124,39 @@ export class SileroBatcher {
    * detector awaits each window), so nothing is copied here but into the batch.
    */
   infer(input: Float32Array, state: Float32Array): Promise<number> {
+    const at = performance.now();
+    if (at - this.countedSince >= 1000) {
+      this.ratePerS = (this.counted * 1000) / (at - this.countedSince);
+      this.counted = 0;
+      this.countedSince = at;
+    }
+    this.counted++;
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, state, resolve, reject });
+      this.queue.push({ at, input, state, resolve, reject });
       this.schedule();
     });
   }
 
   private schedule(): void {
-    if (this.running || this.scheduled) return;
-    // Let the windows that arrive in this same turn of the event loop join the batch.
+    if (this.running || this.scheduled || this.queue.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.drain();
-    });
+    const run = () => { this.scheduled = false; void this.drain(); };
+    const wait = this.ratePerS >= BUSY_WINDOWS_PER_S ? this.queue[0].at + GATHER_MS - performance.now() : 0;
+    // Quiet: the windows that arrive in this same turn of the event loop join the batch. Busy: those that
+    // arrive within GATHER_MS of the first (a full batch goes at once).
+    if (wait > 0 && this.queue.length < MAX_BATCH_ROWS) setTimeout(run, wait);
+    else setImmediate(run);
   }
 
   private async drain(): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_BATCH_ROWS);
-        await this.runOne(batch);
-      }
+      await this.runOne(this.queue.splice(0, MAX_BATCH_ROWS));
     } finally {
       this.running = false;
+      // What queued meanwhile forms the next batch, on the same terms.
+      this.schedule();
     }
   }
 

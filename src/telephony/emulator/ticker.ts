@@ -1,10 +1,12 @@
 /**
  * One timer for the 20 ms media frames of every emulated call.
  *
- * All members share a global grid (origin + k·20 ms). A member's frames are due at fixed points of that
- * grid, so a late wake-up never shifts the schedule: the loop sends every frame that has come due
- * ("catches up") and then sleeps until the next grid point. A frame sent more than `lateAfterMs` after
- * its due time counts as late — the figure a load benchmark reads to know the host kept up.
+ * Every member has its own phase on a global grid (origin + phase + k·20 ms), a whole number of ms spread
+ * across the frame as members join: calls on a real carrier each run on their own media clock, so a host
+ * gets the frames of many calls spread over each 20 ms, not all at the same instant. A member's frames
+ * are due at fixed points of its grid, so a late wake-up never shifts the schedule: the loop sends every
+ * frame that has come due ("catches up") and then sleeps until the next due time. A frame sent more than
+ * `lateAfterMs` after its due time counts as late — the figure a load benchmark reads to know the host kept up.
  *
  * Followed "Media Streams - WebSocket Messages" (https://www.twilio.com/docs/voice/media-streams/websocket-messages):
  * Twilio sends one media message per 20 ms of call audio.
@@ -43,14 +45,19 @@ export class MediaTicker {
 
   now(): number { return performance.now(); }
 
-  /** The first grid point at or after `t`. */
-  gridAfter(t: number): number {
-    return this.origin + Math.ceil((t - this.origin) / this.frameMs) * this.frameMs;
+  private joined = 0;
+
+  /** The first point at or after `t` of the grid with this phase. */
+  gridAfter(t: number, phaseMs = 0): number {
+    const start = this.origin + phaseMs;
+    return start + Math.ceil((t - start) / this.frameMs) * this.frameMs;
   }
 
-  /** Adds a member; its first frame is due at the next grid point. Returns that time. */
+  /** Adds a member; its first frame is due at the next point of its grid. Returns that time. */
   add(m: FrameMember): number {
-    const due = this.gridAfter(this.now() + 0.001);
+    // 7 and 20 share no factor: successive members take all 20 phases before one repeats.
+    const phase = (this.joined++ * 7) % this.frameMs;
+    const due = this.gridAfter(this.now() + 0.001, phase);
     this.next.set(m, due);
     this.arm();
     return due;

@@ -50,6 +50,34 @@ describe('Silero v5 model plumbing', () => {
     for (const p of probs) expect(p).toEqual(alone.probs);
   });
 
+  it('on a busy node, windows that arrive spread over time (calls on their own media clocks) still share runs', async () => {
+    const runtime = await loadSileroRuntime();
+    const frames = toFrames(fixture('utterance-8k.wav').samples, 8000).slice(0, 100);
+    const vads = await Promise.all(Array.from({ length: 16 }, () => createSileroVad()));
+    const before = { ...runtime.batcher(8000).stats };
+    // Sixteen calls in real time, each on its own phase: a frame of one call every 1.25 ms. (16 calls make
+    // 500 windows a second: a busy node after the first second.)
+    const waits: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    let busy = before;
+    for (let k = 0; k < frames.length; k++) {
+      if (k === 60) busy = { ...runtime.batcher(8000).stats }; // the node has measured its rate by now
+      for (let i = 0; i < vads.length; i++) {
+        const due = t0 + k * 20 + i * 1.25;
+        while (performance.now() < due) await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+        waits.push(vads[i].push(frames[k]));
+      }
+    }
+    await Promise.all(waits);
+    const after = runtime.batcher(8000).stats;
+    const rows = after.rows - before.rows;
+    const runs = after.runs - before.runs;
+    expect(rows).toBe(16 * Math.floor((100 * 160) / 256));
+    expect(rows / runs).toBeGreaterThan(1);
+    // Busy: 500 windows a second gathered for 8 ms is ≈4 a run; running each as it came would be ≈1.
+    expect((after.rows - busy.rows) / (after.runs - busy.runs)).toBeGreaterThanOrEqual(3);
+  }, 20_000);
+
   it('a worker that cannot load the model says which file, and a closed one refuses work', async () => {
     await expect(startWorkerExecutor('/nonexistent/silero.onnx')).rejects.toThrow(/could not load \/nonexistent\/silero\.onnx/);
     const ex = await startWorkerExecutor((await loadSileroRuntime()).modelPath);
