@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { loadConfig, type Config } from './config.js';
+import { closeSileroRuntimes } from './engine/vad/index.js';
 import { createLogger } from './log.js';
 import { ensureBootstrapKey, openStore, startServer } from './server.js';
 
@@ -16,7 +17,8 @@ export async function main(): Promise<void> {
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
   const running = await startServer(config, cluster.isWorker ? { print: () => {} } : {});
   if (cluster.isPrimary) process.stdout.write(`Switchboard is up: API ${config.publicUrl}/v1  docs ${config.publicUrl}/docs\n`);
-  onSignals(async () => { await running.close(); });
+  // The calls end and are recorded first; then the VAD's worker, which must not be cut off mid-run.
+  onSignals(async () => { await running.close(); await closeSileroRuntimes(); });
 }
 
 async function runPrimary(config: Config, workers: number): Promise<void> {

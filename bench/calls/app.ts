@@ -13,7 +13,7 @@ import { monitorEventLoopDelay, performance, PerformanceObserver, constants as p
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadConfig } from '../../src/config.js';
-import { loadSileroRuntime } from '../../src/engine/vad/index.js';
+import { closeSileroRuntimes, loadSileroRuntime } from '../../src/engine/vad/index.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type Running } from '../../src/server.js';
 import type { MediaTotals } from '../../src/telephony/mediaStream.js';
@@ -169,6 +169,7 @@ process.on('message', (msg: ToApp) => {
       case 'close':
         // The server records the calls still up as ended before it goes.
         await running?.close();
+        await closeSileroRuntimes();
         await drop?.();
         reply({ type: 'closed' });
         process.disconnect();

@@ -3,28 +3,19 @@
 //   BENCH_CALLS_HEAP_PROFILE=/tmp/heap.json npm run bench:calls -- --steps 25 --seconds 20
 //   node bin/run-ts.mjs bench/calls/heap.ts /tmp/heap.json [--top 30] [--seconds 20]
 import { readFileSync } from 'node:fs';
+import { frameName, moduleOf, type CallFrame } from '../lib/callFrames.js';
+import { argReader } from '../lib/cli.js';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface Node { callFrame: CallFrame; selfSize: number; children: Node[] }
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
+const arg = argReader(args);
 const file = args.find((a) => a.endsWith('.json'));
 if (!file) throw new Error('usage: heap.ts FILE.json [--top N] [--seconds S]');
 const TOP = Number(arg('top', '30'));
 const SECONDS = Number(arg('seconds', '0'));
 const { head } = JSON.parse(readFileSync(file, 'utf8')) as { head: Node };
 
-const module = (url: string) => {
-  if (!url) return '(native/builtin)';
-  const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) return url.slice(nm + 13).split('/').slice(0, url.slice(nm + 13).startsWith('@') ? 2 : 1).join('/');
-  const src = url.search(/\/(src|test|bench)\//);
-  return src >= 0 ? url.slice(src + 1) : url.replace(/^file:\/\//, '');
-};
 const byFn = new Map<string, number>();
 const byModule = new Map<string, number>();
 /** Bytes by the nearest frame of our own code on the stack (what of ours makes a library allocate). */
@@ -32,12 +23,12 @@ const byOwn = new Map<string, number>();
 let total = 0;
 const walk = (n: Node, own: string | undefined) => {
   const f = n.callFrame;
-  const mine = /\/src\//.test(f.url) ? `${f.functionName || '(anonymous)'}  ${module(f.url)}:${f.lineNumber + 1}` : own;
+  const mine = /\/src\//.test(f.url) ? frameName(f) : own;
   if (n.selfSize) {
     total += n.selfSize;
-    const key = `${f.functionName || '(anonymous)'}  ${module(f.url)}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+    const key = frameName(f);
     byFn.set(key, (byFn.get(key) ?? 0) + n.selfSize);
-    byModule.set(module(f.url), (byModule.get(module(f.url)) ?? 0) + n.selfSize);
+    byModule.set(moduleOf(f), (byModule.get(moduleOf(f)) ?? 0) + n.selfSize);
     byOwn.set(mine ?? '(no src frame)', (byOwn.get(mine ?? '(no src frame)') ?? 0) + n.selfSize);
   }
   for (const c of n.children) walk(c, mine);

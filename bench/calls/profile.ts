@@ -3,16 +3,14 @@
 //   node --cpu-prof --cpu-prof-dir /tmp/prof bin/run-ts.mjs bench/calls/run.ts --steps 50 --seconds 20
 //   node bin/run-ts.mjs bench/calls/profile.ts /tmp/prof/CPU.….cpuprofile [--window FROM_US,TO_US] [--top 25]
 import { readFileSync } from 'node:fs';
+import { frameName, moduleOf, type CallFrame } from '../lib/callFrames.js';
+import { argReader } from '../lib/cli.js';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface Profile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
+const arg = argReader(args);
 const file = args.find((a) => !a.startsWith('--') && a.endsWith('.cpuprofile'));
 if (!file) throw new Error('usage: profile.ts FILE.cpuprofile [--window FROM_US,TO_US] [--top N]');
 const TOP = Number(arg('top', '25'));
@@ -40,20 +38,6 @@ function isHarness(id: number): boolean {
   return v;
 }
 
-/** A readable module name: the npm package, our source file, a Node internal, or V8's pseudo-frames. */
-function moduleOf(cf: CallFrame): string {
-  const url = cf.url;
-  if (!url) return cf.functionName.startsWith('(') ? cf.functionName : '(native/builtin)';
-  const nm = url.lastIndexOf('/node_modules/');
-  if (nm >= 0) {
-    const rest = url.slice(nm + 14).split('/');
-    return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
-  }
-  if (url.startsWith('node:')) return url;
-  const m = /\/(src|test|bench)\/(.*)$/.exec(url);
-  return m ? `${m[1]}/${m[2]}` : url;
-}
-
 const selfByFn = new Map<string, number>();
 const selfByModule = new Map<string, number>();
 let t = prof.startTime;
@@ -68,7 +52,7 @@ for (let i = 0; i < prof.samples.length; i++) {
   if (!node) continue;
   const cf = node.callFrame;
   const mod = moduleOf(cf);
-  const fn = `${cf.functionName || '(anonymous)'}  ${mod}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
+  const fn = frameName(cf);
   selfByFn.set(fn, (selfByFn.get(fn) ?? 0) + dt);
   selfByModule.set(mod, (selfByModule.get(mod) ?? 0) + dt);
   total += dt;

@@ -62,12 +62,10 @@ import { speechAudio } from '../../test/fakes/speech.js';
 import { activeSpan, fixture } from '../../test/engine/vad/audio.js';
 import { r1, r2, r3, summary } from '../lib/stats.js';
 import type { AppStart, AppWindow, FromApp, ToApp } from './app.js';
+import { argReader } from '../lib/cli.js';
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
+const arg = argReader(args);
 const STEPS = arg('steps', '10,25,50,75,100').split(',').map(Number).filter((n) => n > 0);
 const SECONDS = Number(arg('seconds', '60'));
 const WARMUP = Number(arg('warmup', '5'));

@@ -6,12 +6,10 @@
 import alawmulaw from 'alawmulaw';
 import { decodeMuLaw, encodeMuLaw } from '../../src/engine/audio/g711.js';
 import { createResampler, DEFAULT_QUALITY } from '../../src/engine/audio/resampler.js';
+import { argReader } from '../lib/cli.js';
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
+const arg = argReader(args);
 const budgetMs = Number(arg('ms', '1000'));
 const quality = Number(arg('quality', String(DEFAULT_QUALITY)));
 

@@ -32,12 +32,10 @@ import type { SpeechToText, SttEvent, SttSession, Transport, TransportEvent } fr
 import { createVad, loadSileroRuntime, type VadEvent, type VoiceActivityDetector } from '../../src/engine/vad/index.js';
 import { activeSpan, fixture, pinkNoise, toInt16 } from '../../test/engine/vad/audio.js';
 import { pct, r2, summary } from '../lib/stats.js';
+import { argReader } from '../lib/cli.js';
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
+const arg = argReader(args);
 const TURNS = Number(arg('turns', '1000'));
 const PARALLEL = Number(arg('parallel', '10'));
 const BARGES = Number(arg('barges', '200'));

@@ -5,12 +5,10 @@
 import type { AudioFrame } from '../../src/engine/audio/frame.js';
 import { createEnergyVad, createSileroVad, loadSileroRuntime, type VadKind, type VoiceActivityDetector } from '../../src/engine/vad/index.js';
 import { addNoise, concat, fixture, pinkNoise, silence, toFrames, whiteNoise } from '../../test/engine/vad/audio.js';
+import { argReader } from '../lib/cli.js';
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
+const arg = argReader(args);
 const seconds = Number(arg('seconds', '60'));
 const callCounts = arg('calls', '1,32').split(',').map(Number);
 

@@ -53,12 +53,10 @@ const AZURE_KEY = 'azure-test-key-7f3a'; // test/fakes/azure.ts
 import { END_SILENCE_MS, silenceAudio, speechAudio } from '../../test/fakes/speech.js';
 import type { FakeLlmControls, FakeSttControls, FakeTtsControls } from '../../test/providers/contract/harness.js';
 import { pct, r2, summary, type Summary } from '../lib/stats.js';
+import { argReader } from '../lib/cli.js';
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
+const arg = argReader(args);
 
 // ---------------------------------------------------------------------------------------------------
 // Child mode: the Deepgram fake in its own process, for the load test.

@@ -5,7 +5,7 @@ import { fillTemplate } from './templating.js';
 import { SpokenUtterance, Transcript, type TranscriptLine } from './transcript.js';
 import { endpointDelayMs } from './turns/endpointing.js';
 import { confirmsInterruption, type InterruptSensitivity } from './turns/interruptPolicy.js';
-import type { ActionRunner } from './actions/index.js';
+import { handsOffCaller, type ActionRunner } from './actions/index.js';
 import type { VadEvent, VoiceActivityDetector } from './vad/index.js';
 import type {
   ChatMessage, LanguageModel, SpeechToText, SttEvent, SttSession, TextToSpeech, ToolCall, ToolSpec, Transport, TransportEvent,
@@ -398,8 +398,9 @@ export class Conversation {
             return;
           }
         } else if (this.speaking()) {
-          // Talking over an uninterruptible line: over a closing line the words are kept (they were said), not answered.
-          if (this.closing) this.transcriptLine({ sender: 'HUMAN', text: e.text, atMs: e.startMs });
+          // Talking over an uninterruptible line: over a closing line or a hand-off under way the words are
+          // kept (they were said), not answered.
+          if (this.closing || this.handingOff) this.transcriptLine({ sender: 'HUMAN', text: e.text, atMs: e.startMs });
           return; // over the uninterruptible start of the greeting
         }
         this.userText = `${this.userText} ${e.text}`.trim();
@@ -580,22 +581,14 @@ export class Conversation {
           const before = described?.sayBeforeRun;
           if (before) await this.voice(reply, (push) => { push(before); return Promise.resolve(); });
           if (described?.waitForPlayout) {
-            // The action may take the caller off the stream: all said before it must have been heard. Once
-            // it is under way, talking over it does not take it back (a carrier's transfer cannot be).
+            // The action may take the caller off the stream: all said before it must have been heard.
             await reply.allPlayed();
             this.resume();
-            this.handingOff = true;
           }
-          let outcome: ToolOutcome;
-          try {
-            outcome = await this.runTool(call, reply.signal);
-          } finally {
-            this.handingOff = false;
-          }
+          const outcome = await this.handingOver(!!described?.waitForPlayout, () => this.runTool(call, reply.signal));
           // A tool that ignored the abort still resolves: its result belongs to no reply any more.
           if (reply.signal.aborted) throw new Aborted();
-          // The stream closed under an action that did not hand the caller off: they hung up.
-          if (this.streamClosed && !outcome.handedOff) return void this.end('caller_hangup');
+          if (this.ended) return;
           this.history.push({ role: 'tool', content: outcome.result, toolCallId: call.id });
           if (outcome.say) await this.voice(reply, (push) => { push(outcome.say!); return Promise.resolve(); });
           this.endAfterReply = endReasonOf(outcome) ?? this.endAfterReply;
@@ -723,13 +716,32 @@ export class Conversation {
     }, () => { /* aborted: the interruption recorded what was heard */ });
   }
 
+  /**
+   * Runs an action that may hand the caller off. While it is under way, talking over it does not take it
+   * back (a carrier's transfer cannot be), and the stream closing is its doing (Twilio moves the caller off
+   * the stream before the request returns): unless it did hand the caller off, the caller hung up.
+   */
+  private async handingOver<T extends ToolOutcome | undefined>(handsOff: boolean, run: () => Promise<T>): Promise<T> {
+    if (!handsOff) return run();
+    this.handingOff = true;
+    let outcome: T;
+    try {
+      outcome = await run();
+    } finally {
+      this.handingOff = false;
+    }
+    if (this.streamClosed && !outcome?.handedOff) void this.end('caller_hangup');
+    return outcome;
+  }
+
   /** Phrase-triggered actions fire once the agent has spoken a line containing their phrase. */
   private async runPhraseActions(spoken: string): Promise<void> {
     const actions = this.o.actions;
     if (!actions) return;
     for (const action of actions.phraseActions(spoken)) {
       if (this.ended) return;
-      const outcome = await actions.runPhraseAction(action, this.lifetime.signal).catch(() => undefined);
+      const outcome = await this.handingOver(handsOffCaller(action), () => actions.runPhraseAction(action, this.lifetime.signal).catch(() => undefined));
+      if (this.ended) return;
       if (!outcome) continue;
       this.emit({ type: 'tool_call', call: { id: `phrase_${action.id}`, name: action.type, arguments: '{}' }, outcome });
       const ends = endReasonOf(outcome);

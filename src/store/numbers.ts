@@ -111,6 +111,14 @@ export class NumberRepo {
     return row;
   }
 
+  /** The active numbers bought for a connection's steering pool (its carrier state says so), listed there or not. */
+  async boughtForPool(db: Exec, userId: string, connectionId: string): Promise<NumberRow[]> {
+    return db.select().from(s.numbers).where(and(
+      eq(s.numbers.userId, userId), eq(s.numbers.telephonyAccountConnectionId, connectionId), eq(s.numbers.active, true),
+      sql`${s.numbers.carrierState}->>'steering_pool' = ${connectionId}`,
+    ));
+  }
+
   async setCarrierState(db: Exec, id: string, state: Record<string, unknown> | null): Promise<void> {
     await db.update(s.numbers).set({ carrierState: state, updatedAt: new Date() }).where(eq(s.numbers.id, id));
   }

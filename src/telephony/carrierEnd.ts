@@ -87,13 +87,13 @@ export async function finishFromCarrier(ctx: TelephonyContext, call: CallRow, en
 /**
  * The outcome to write for an answered call that had a conversation, null when it is not ours to write: a
  * conversation that records its end in time wrote it; one that lingers past the grace was left by the far
- * side (had the agent hung up it would have finished already), unless the carrier says we hung up; after a
+ * side (had the agent hung up it would have finished already), or by us if the carrier says so; after a
  * handoff only the carrier's word on who hung up counts.
  */
 async function conversationOutcome(ctx: TelephonyContext, call: CallRow, remote: boolean | undefined): Promise<string | null> {
   if (ctx.live.get(call.id) || conversationRuns(call)) {
     if (await conversationEnds(ctx, call.id)) return null;
-    return remote === false ? null : 'human_disconnected';
+    return remote === false ? 'bot_disconnected' : 'human_disconnected';
   }
   return remote === true ? 'human_disconnected' : null;
 }

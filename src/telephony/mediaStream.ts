@@ -28,14 +28,17 @@ const HANGUP_CLOSE_WAIT_MS = 5000;
 /** How long an in-band DTMF send may wait for its tones' mark beyond their own length. */
 const DTMF_MARK_GRACE_MS = 3000;
 
-/** A caller frame reaching us more than this after the earliest-arriving frame's pace: one frame. */
+/** A caller frame reaching us more than this behind the stream's pace: one frame. */
 const INBOUND_LATE_MS = 20;
+/** The stream's pace is its earliest arrival over the last one or two of these windows. */
+const PACE_WINDOW_MS = 10_000;
 
 export interface MediaStreamStats {
   framesIn: number;
   /**
    * Caller frames that reached us more than INBOUND_LATE_MS later than the carrier's timestamps say they
-   * should have, measured against the stream's earliest arrival: network jitter plus our own event-loop delay.
+   * should have, measured against the stream's earliest recent arrival: network jitter plus our own
+   * event-loop delay.
    */
   lateIn: number;
   maxLateInMs: number;
@@ -71,8 +74,11 @@ export class MediaStreamTransport implements Transport {
   private markSeq = 0;
   private closed = false;
   private inSamples = 0;
-  /** Smallest (arrival time − carrier timestamp) seen: the stream's on-time pace. */
-  private minOffset = Infinity;
+  /**
+   * The stream's on-time pace: the smallest (arrival time − carrier timestamp) over the last 10–20 s (two
+   * windows), so the carrier's media clock drifting against ours never reads as lateness on a long call.
+   */
+  private minOffset = { current: Infinity, previous: Infinity, since: -Infinity };
   private resolveStart!: (s: StreamStart) => void;
   private rejectStart!: (e: Error) => void;
 
@@ -121,7 +127,7 @@ export class MediaStreamTransport implements Transport {
         this.inSamples += samples.length;
         this.stats.framesIn++;
         if (this.totals) this.totals.framesIn++;
-        if (m.timestampMs !== undefined) this.arrived(frame.timestampMs - m.timestampMs);
+        if (m.timestampMs !== undefined) this.arrived(frame.timestampMs - m.timestampMs, frame.timestampMs);
         return this.emit({ type: 'audio', frame });
       }
       case 'mark':
@@ -136,9 +142,11 @@ export class MediaStreamTransport implements Transport {
     }
   }
 
-  private arrived(offset: number): void {
-    if (offset < this.minOffset) { this.minOffset = offset; return; }
-    const late = offset - this.minOffset;
+  private arrived(offset: number, now: number): void {
+    const m = this.minOffset;
+    if (now - m.since >= PACE_WINDOW_MS) { m.previous = m.current; m.current = Infinity; m.since = now; }
+    if (offset < m.current) m.current = offset;
+    const late = offset - Math.min(m.current, m.previous);
     if (late > this.stats.maxLateInMs) this.stats.maxLateInMs = late;
     if (late > INBOUND_LATE_MS) {
       this.stats.lateIn++;

@@ -459,6 +459,28 @@ describe('actions', () => {
     expect(c.lines()).toEqual(['HUMAN: get me a manager', 'BOT: Sure, transferring you now.']);
     expect(c.transport.commands.map((x) => x.command)).toEqual(['transfer']);
   });
+
+  it.each([
+    ['hands the caller off', 'handed_off', 'handed_off'],
+    ['keeps the agent on', 'stays', 'caller_hangup'],
+  ] as const)('a phrase-triggered transfer whose stream closes while it is under way, then %s, ends as %s', async (_what, answer, reason) => {
+    const c = await call({
+      variables: { manager: '+14155550123' }, carrier: { transfer: answer, takesMs: 1000 },
+      actions: [{ ...TRANSFER, trigger: { type: 'action_trigger_phrase_based', phrases: ['transferring you'] } }],
+      llm: { rules: [{ when: 'manager', reply: 'Sure, transferring you now.' }] },
+    });
+    const ended = vi.fn();
+    void c.conv.done.then(ended);
+    void c.stt.say({ text: 'get me a manager' });
+    const transferred = () => c.transport.commands.some((x) => x.command === 'transfer');
+    while (!transferred()) await c.clock.advance(20);
+    c.transport.callerHangup();
+    await c.clock.advance(500);
+    expect(ended).not.toHaveBeenCalled(); // the carrier has not answered yet
+    await c.clock.advance(1000);
+    expect(ended).toHaveBeenCalledWith(reason);
+    expect(c.lines()).toEqual(['HUMAN: get me a manager', 'BOT: Sure, transferring you now.']);
+  });
 });
 
 describe('a closing line (say with endCall)', () => {

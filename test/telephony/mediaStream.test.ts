@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { decodeMuLaw, encodeMuLaw } from '../../src/engine/audio/g711.js';
-import { RealClock } from '../../src/engine/clock.js';
+import { RealClock, VirtualClock, type Clock } from '../../src/engine/clock.js';
 import type { TransportEvent } from '../../src/engine/types.js';
 import { detectDtmfDigit } from '../../src/telephony/dtmfTones.js';
 import { MediaStreamTransport } from '../../src/telephony/mediaStream.js';
@@ -16,7 +16,7 @@ import type { CallControl } from '../../src/telephony/types.js';
 
 type Json = Record<string, any>;
 
-async function pair() {
+async function pair(clock: Clock = new RealClock()) {
   const http = createServer();
   const wss = new WebSocketServer({ server: http });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -26,7 +26,7 @@ async function pair() {
   await new Promise((r) => carrier.once('open', r));
   const ours = await serverSide;
   const errors: string[] = [];
-  const transport = new MediaStreamTransport(ours, twilioMediaCodec, new RealClock(), (d) => errors.push(d));
+  const transport = new MediaStreamTransport(ours, twilioMediaCodec, clock, (d) => errors.push(d));
   const received: Json[] = [];
   carrier.on('message', (d) => received.push(JSON.parse(d.toString())));
   const send = (m: Json) => carrier.send(JSON.stringify(m));
@@ -70,6 +70,22 @@ describe('media-stream transport (Twilio messages)', () => {
     expect(p.transport.stats.lateIn).toBe(1);
     expect(p.transport.stats.maxLateInMs).toBeGreaterThan(150);
   });
+
+  it('a carrier clock drifting against ours (100 ppm over 10 minutes: 60 ms) is not read as late frames', async () => {
+    const clock = new VirtualClock();
+    const p = await pair(clock);
+    await p.start();
+    const payload = Buffer.from(encodeMuLaw(tone(160))).toString('base64');
+    // One frame every 200 ms of media is enough to follow the pace; our clock runs 100 ppm fast.
+    for (let k = 0; k < 3000; k++) {
+      const ts = k * 200;
+      await clock.advance(ts * 1.0001 - clock.now());
+      p.send({ event: 'media', streamSid: 'MZ1', media: { track: 'inbound', timestamp: String(ts), payload } });
+      await until(() => p.transport.stats.framesIn === k + 1, `frame ${k}`);
+    }
+    expect(p.transport.stats.lateIn).toBe(0);
+    expect(p.transport.stats.maxLateInMs).toBeLessThan(5);
+  }, 30_000);
 
   it('starts on the carrier\'s start message and hands the engine caller audio decoded to PCM at 8 kHz, including what came before it listened', async () => {
     const p = await pair();

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/telephony/emulator/index.js';
 import { startTelnyxFake, type TelnyxFake } from '../fakes/telnyx.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { until } from '../helpers/until.js';
 
 const TELNYX_KEY = 'KEYtelnyx-steering-pool-0123456789';
 
@@ -110,7 +109,24 @@ describe('steering pool numbers at the carrier', () => {
     expect(refused.body.message).toMatch(/remove_from_steering_pool/);
     expect(atCarrier('twilio', number)).toBe(true);
     expect((await s.api(`/v1/account_connections/remove_from_steering_pool?id=${id}`, { body: { phone_number: number } })).status).toBe(201);
+    expect(atCarrier('twilio', number)).toBe(false);
     expect((await s.api(`/v1/account_connections/delete?id=${id}`, { method: 'DELETE' })).status).toBe(200);
-    await until(() => !atCarrier('twilio', number), 'the number to be given back');
+  });
+
+  it('a bought number an update dropped from the pool list still holds the connection, and can still be given back', async () => {
+    const id = await connection('twilio');
+    const added = await s.api(`/v1/account_connections/add_to_steering_pool?id=${id}`, { body: { area_code: '303' } });
+    expect(added.status).toBe(201);
+    const number: string = added.body.steering_pool[0];
+    const updated = await s.api(`/v1/account_connections/update?id=${id}`, { body: { type: 'account_connection_twilio', steering_pool: [] } });
+    expect(updated.status, JSON.stringify(updated.body)).toBe(201);
+    expect(updated.body.steering_pool).toEqual([]);
+    const refused = await s.api(`/v1/account_connections/delete?id=${id}`, { method: 'DELETE' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.message).toContain(number);
+    const removed = await s.api(`/v1/account_connections/remove_from_steering_pool?id=${id}`, { body: { phone_number: number } });
+    expect(removed.status, JSON.stringify(removed.body)).toBe(201);
+    expect(atCarrier('twilio', number)).toBe(false);
+    expect((await s.api(`/v1/account_connections/delete?id=${id}`, { method: 'DELETE' })).status).toBe(200);
   });
 });

@@ -45,11 +45,9 @@ export function accountConnectionRoutes(store: Store, telephony: TelephonyContex
         ...ops,
         delete: async (db, userId, id) => {
           // Numbers bought for the pool are paid for at the carrier: the connection goes once they have been given back.
-          const row = await repo.get(db, userId, id, true);
-          const held: string[] = [];
-          for (const n of (row.data.steering_pool as string[] | undefined) ?? []) {
-            if ((await poolNumberBought(telephony, db, userId, id, n))?.active) held.push(n);
-          }
+          // (Whether or not they are still listed in steering_pool, which an update may have rewritten.)
+          await repo.get(db, userId, id, true);
+          const held = (await store.numbers.boughtForPool(db, userId, id)).map((n) => n.number);
           if (held.length) {
             throw new ConflictError(`account connection ${id} still holds steering-pool numbers bought through it (${held.join(', ')}); remove them with remove_from_steering_pool first, which gives them back to the carrier`);
           }
@@ -83,15 +81,13 @@ export function accountConnectionRoutes(store: Store, telephony: TelephonyContex
       handler: async ({ userId, query, body }) => {
         const number = body.phone_number;
         const bought = await poolNumberBought(telephony, store.db, userId, query.id, number);
-        if (bought?.active) {
-          // Given back before the pool changes (outside the transaction: a carrier call), and only if it is in the pool.
-          if (!(await pool(store.db, userId, query.id)).pool.includes(number)) throw notInPool(number);
-          await letGo(telephony, bought, 'release', ['body', 'phone_number']);
-        }
+        // A number bought for the pool is given back before the pool changes (outside the transaction: a carrier
+        // call), even one an update has dropped from the list: it would be paid for with no way to let it go.
+        if (bought?.active) await letGo(telephony, bought, 'release', ['body', 'phone_number']);
         return store.tx(async (db) => {
           if (bought) await store.numbers.remove(db, userId, bought.id);
           return setPool(db, userId, query.id, (current) => {
-            if (!current.includes(number)) throw notInPool(number);
+            if (!current.includes(number) && !bought) throw notInPool(number);
             return current.filter((n) => n !== number);
           });
         });

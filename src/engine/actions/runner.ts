@@ -142,6 +142,11 @@ const BUILTINS: Record<string, Builtin> = {
 /** Actions that can move the caller away from the agent's audio. */
 const HANDS_OFF = new Set(['action_transfer_call', 'action_warm_transfer', 'action_set_hold', 'action_add_to_conference']);
 
+/** Whether running this action may take the caller off the media stream (a carrier may redirect the call). */
+export function handsOffCaller(action: Pick<EngineAction, 'type'>): boolean {
+  return HANDS_OFF.has(action.type);
+}
+
 function sanitizeToolName(name: string): string {
   return name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, TOOL_NAME_MAX);
 }
@@ -436,7 +441,7 @@ export function createActionRunner(opts: ActionRunnerOptions): ActionRunner {
       }
       // The caller leaves the media stream when these run (a carrier may redirect the call): what the
       // agent said first must have reached them.
-      const handsOff = HANDS_OFF.has(action.type);
+      const handsOff = handsOffCaller(action);
       return { action, ...(sayBeforeRun === undefined ? {} : { sayBeforeRun }), ...(handsOff ? { waitForPlayout: true } : {}) };
     },
 

@@ -40,7 +40,10 @@ export const LATE_FRAME_MS = 20;
 
 export interface PacerStats {
   framesSent: number;
-  /** Frames sent more than LATE_FRAME_MS after their play-out time although they were ready in time. */
+  /**
+   * Frames sent more than LATE_FRAME_MS after their play-out time although they were ready in time: each is
+   * a gap the caller hears (the timeline then restarts, so one stall counts once, however long).
+   */
   lateFrames: number;
   /** The worst such lateness (ms), of any waiting frame, counted or not. */
   maxLateMs: number;

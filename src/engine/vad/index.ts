@@ -5,7 +5,7 @@ import type { VoiceActivityDetector } from './types.js';
 export * from './types.js';
 export { SpeechSegmenter } from './segmenter.js';
 export { EnergyVad, createEnergyVad, type EnergyVadOptions } from './energy.js';
-export { SileroVad, createSileroVad, loadSileroRuntime, defaultSileroModelPath, type SileroVadOptions, type SileroRuntime, type SileroLoadOptions } from './silero.js';
+export { SileroVad, createSileroVad, loadSileroRuntime, closeSileroRuntimes, defaultSileroModelPath, type SileroVadOptions, type SileroRuntime, type SileroLoadOptions } from './silero.js';
 
 /** The part of a pino Logger the factory uses. */
 export interface VadLogger {

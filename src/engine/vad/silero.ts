@@ -193,6 +193,16 @@ export class SileroVad implements VoiceActivityDetector {
 
 }
 
+/**
+ * Closes every loaded runtime once its batches under way are done (a process should call it before it
+ * exits: ending onnxruntime's worker mid-run aborts the process). Later detectors load the model again.
+ */
+export async function closeSileroRuntimes(): Promise<void> {
+  const loaded = [...runtimes.values()];
+  runtimes.clear();
+  await Promise.allSettled(loaded.map(async (p) => (await p).executor.close()));
+}
+
 /** Loads (once per process) the shared session and returns a new per-call detector. */
 export async function createSileroVad(opts: SileroVadOptions & SileroLoadOptions = {}): Promise<SileroVad> {
   const runtime = await loadSileroRuntime(opts.modelPath, { thread: opts.thread });

@@ -104,6 +104,8 @@ export class SileroBatcher {
   private queue: Pending[] = [];
   private running = false;
   private scheduled = false;
+  /** A busy node's batch gathering windows. */
+  private gathering?: NodeJS.Timeout;
   /** Arrival rate (windows a second), measured over about a second. */
   private ratePerS = 0;
   private counted = 0;
@@ -133,6 +135,12 @@ export class SileroBatcher {
     this.counted++;
     return new Promise((resolve, reject) => {
       this.queue.push({ at, input, state, resolve, reject });
+      // A full batch does not wait for more.
+      if (this.gathering && this.queue.length >= MAX_BATCH_ROWS) {
+        clearTimeout(this.gathering);
+        this.gathering = undefined;
+        this.scheduled = false;
+      }
       this.schedule();
     });
   }
@@ -140,11 +148,11 @@ export class SileroBatcher {
   private schedule(): void {
     if (this.running || this.scheduled || this.queue.length === 0) return;
     this.scheduled = true;
-    const run = () => { this.scheduled = false; void this.drain(); };
+    const run = () => { this.scheduled = false; this.gathering = undefined; void this.drain(); };
     const wait = this.ratePerS >= BUSY_WINDOWS_PER_S ? this.queue[0].at + GATHER_MS - performance.now() : 0;
     // Quiet: the windows that arrive in this same turn of the event loop join the batch. Busy: those that
-    // arrive within GATHER_MS of the first (a full batch goes at once).
-    if (wait > 0 && this.queue.length < MAX_BATCH_ROWS) setTimeout(run, wait);
+    // arrive within GATHER_MS of the first.
+    if (wait > 0 && this.queue.length < MAX_BATCH_ROWS) this.gathering = setTimeout(run, wait);
     else setImmediate(run);
   }
 

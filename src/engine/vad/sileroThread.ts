@@ -20,6 +20,9 @@ function bootstrap(): string {
 
 type Reply = { id: number; result?: BatchResult; error?: string };
 
+/** How long closing waits for batches under way (each takes milliseconds). */
+const CLOSE_WAIT_MS = 2000;
+
 /**
  * Starts the Silero worker thread and resolves once its model is loaded. A worker that dies fails the
  * batches it held; the next batch starts a new one. The thread is unreferenced while idle, so it never
@@ -30,6 +33,8 @@ export async function startWorkerExecutor(modelPath: string): Promise<BatchExecu
   const pending = new Map<number, { resolve(r: BatchResult): void; reject(e: unknown): void }>();
   let nextId = 1;
   let closed = false;
+  /** Batches the worker is running: closing waits for them (terminating mid-run aborts onnxruntime-node). */
+  const inFlight = new Set<Promise<unknown>>();
 
   const spawn = (): Promise<Worker> => new Promise((resolve, reject) => {
     const w = new Worker(bootstrap(), { eval: true, workerData: { modelPath } });
@@ -71,14 +76,18 @@ export async function startWorkerExecutor(modelPath: string): Promise<BatchExecu
         throw err;
       }
       const id = nextId++;
-      return new Promise<BatchResult>((resolve, reject) => {
+      const run = new Promise<BatchResult>((resolve, reject) => {
         pending.set(id, { resolve, reject });
         w.ref();
         w.postMessage({ id, req }, [req.input.buffer as ArrayBuffer, req.state.buffer as ArrayBuffer]);
       });
+      inFlight.add(run);
+      void run.catch(() => {}).finally(() => inFlight.delete(run));
+      return run;
     },
     async close(): Promise<void> {
       closed = true;
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
       const w = await worker?.catch(() => undefined);
       await w?.terminate();
     },

@@ -205,10 +205,12 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
       // Telnyx says which leg hung up: the far party's (the callee of our outbound call, the caller of an inbound one), or ours.
       const [theirs, ours] = call.isOutgoing ? ['callee', 'caller'] : ['caller', 'callee'];
       const remote = e.hangupSource === theirs ? true : e.hangupSource === ours ? false : undefined;
-      await finishFromCarrier(ctx, call, {
+      // Recorded after the webhook is answered: a running conversation gets seconds to record its own end,
+      // longer than a webhook should keep Telnyx waiting (it would deliver the event again).
+      void finishFromCarrier(ctx, call, {
         ...(answered ? { status: 'ended', outcome: null } : unansweredEnd(e.hangupCause)), remote,
         metadata: { ...meta('hangup'), hangup_cause: e.hangupCause, hangup_source: e.hangupSource },
-      });
+      }).catch((err: unknown) => ctx.log.error({ err, call_id: call!.id }, 'could not record the end of a Telnyx call'));
       break;
     }
     case 'streaming.failed': {
