@@ -80,6 +80,13 @@ export class CallRepo {
     return row;
   }
 
+  /** Records a human/machine verdict unless one is recorded already (the first stands), on a call not over. */
+  async noteHumanDetection(db: Exec, id: string, result: 'human' | 'no_human'): Promise<void> {
+    const t = s.calls;
+    await db.update(t).set({ humanDetectionResult: sql`COALESCE(${t.humanDetectionResult}, ${result})`, updatedAt: new Date() })
+      .where(and(eq(t.id, id), notInArray(t.status, FINISHED)));
+  }
+
   /**
    * Ends a call. The first ending wins: a call already ended keeps its status, end time and outcome (the
    * carrier's status callback, `calls/end` and the media stream's end may all report it); the transcript,

@@ -38,14 +38,26 @@ export async function carrierVerdict(ctx: TelephonyContext, call: CallRow, verdi
   // The stream may have connected since the webhook read the call.
   const now = (await calls.findById(db, call.id)) ?? call;
   if (ctx.live.get(call.id) || conversationRuns(now)) {
-    await ctx.bus.machineDetected(call.id, verdict);
+    const where = await ctx.bus.machineDetected(call.id, verdict);
+    // Sent over NOTIFY, which a reconnecting listener can miss: the verdict goes on the record too (unless
+    // one is there already); acting on it stays the conversation's.
+    if (where === 'sent') await calls.noteHumanDetection(db, call.id, verdict === 'human' ? 'human' : 'no_human');
     return;
   }
   const human = verdict === 'human' ? 'human' : 'no_human';
   await calls.advance(db, call.id, { humanDetectionResult: human });
   // (A caller already passed on to a human is not hung up on, as the conversation would not.)
   if (human === 'no_human' && now.onNoHumanAnswer === 'hangup' && !isOver(now) && !handedOff(now)) {
-    await hangup().catch((err: unknown) => ctx.log.info({ err: (err as Error).message, callId: call.id }, 'could not hang up on a machine'));
+    try {
+      await hangup();
+    } catch (err) {
+      // Gone already at the carrier: as good as hung up. Otherwise it is still up there, and the carrier's own
+      // end of the call will end the record.
+      if ((err as { kind?: string }).kind !== 'not_found') {
+        ctx.log.warn({ err: (err as Error).message, callId: call.id }, 'could not hang up on a machine');
+        return;
+      }
+    }
     await calls.finish(db, call.id, { status: 'ended', stageOutcome: 'human_unanswered' });
   }
 }

@@ -183,7 +183,12 @@ export async function twilioAmd(ctx: TelephonyContext, req: WebhookRequest): Pro
     amd: { answered_by: params.AnsweredBy ?? null, machine_detection_duration_ms: params.MachineDetectionDuration ? Number(params.MachineDetectionDuration) : null },
   });
   const sid = call.telephonyId ?? params.CallSid;
-  if (verdict) await carrierVerdict(ctx, call, verdict, async () => { if (sid) await account.rest.endCall(sid, 'completed'); });
+  if (verdict) {
+    await carrierVerdict(ctx, call, verdict, async () => {
+      if (!sid) throw new Error('no CallSid to hang up');
+      await account.rest.endCall(sid, 'completed');
+    });
+  }
   return { status: 204, body: '' };
 }
 
