@@ -31,7 +31,7 @@ import { ScriptedTts } from '../../src/engine/testkit/scriptedTts.js';
 import type { SpeechToText, SttEvent, SttSession, Transport, TransportEvent } from '../../src/engine/types.js';
 import { createVad, loadSileroRuntime, type VadEvent, type VoiceActivityDetector } from '../../src/engine/vad/index.js';
 import { activeSpan, fixture, pinkNoise, toInt16 } from '../../test/engine/vad/audio.js';
-import { pct, r2, summary } from '../lib/stats.js';
+import { pct, r2, summary as stats } from '../lib/stats.js';
 import { argReader } from '../lib/cli.js';
 
 const args = process.argv.slice(2);
@@ -49,7 +49,6 @@ const RATE = 8000;
 const FRAME = RATE / 50;
 const LONG = 'Your order left our warehouse on Monday and should arrive by Thursday afternoon at the latest.';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const stats = (xs: number[]) => summary(xs);
 
 /** RealClock whose 0 ms sleeps resolve at once: zero-latency scripted providers then cost no timer tick. */
 class ZeroSleepClock extends RealClock {

@@ -52,7 +52,7 @@ import { createGoogleStt } from '../../src/providers/stt/google.js';
 const AZURE_KEY = 'azure-test-key-7f3a'; // test/fakes/azure.ts
 import { END_SILENCE_MS, silenceAudio, speechAudio } from '../../test/fakes/speech.js';
 import type { FakeLlmControls, FakeSttControls, FakeTtsControls } from '../../test/providers/contract/harness.js';
-import { pct, r2, summary, type Summary } from '../lib/stats.js';
+import { pct, r2, summary as stats, type Summary as Stats } from '../lib/stats.js';
 import { argReader } from '../lib/cli.js';
 
 const args = process.argv.slice(2);
@@ -84,8 +84,6 @@ const gc = runInNewContext('gc') as () => void;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const tick = () => new Promise<void>((r) => setImmediate(r));
 const now = () => performance.now();
-const stats = (xs: number[]) => summary(xs);
-type Stats = Summary;
 const fmt = (s: Stats | undefined) => (s && s.n ? `${String(s.p50).padStart(7)} ${String(s.p95).padStart(7)} ${String(s.p99).padStart(7)} ${String(s.max).padStart(7)}  n=${s.n}` : '      —');
 const HEAD = `${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`;
 

@@ -368,6 +368,22 @@ describe('actions', () => {
     ] },
   });
 
+  /**
+   * The caller asks for a manager; once the transfer is under way, and before the carrier has answered (it
+   * takes 1 s), their stream closes, as Twilio's does when it moves them. Not ended yet; how it ended, after.
+   */
+  async function streamClosesMidTransfer(c: Awaited<ReturnType<typeof call>>) {
+    const ended = vi.fn();
+    void c.conv.done.then(ended);
+    void c.stt.say({ text: 'get me a manager' });
+    while (!c.transport.commands.some((x) => x.command === 'transfer')) await c.clock.advance(20);
+    c.transport.callerHangup();
+    await c.clock.advance(500);
+    expect(ended).not.toHaveBeenCalled(); // the carrier has not answered yet
+    await c.clock.advance(1000);
+    return ended;
+  }
+
   it('a transfer that hands the caller off ends the conversation once the line has played, in full, without hanging up', async () => {
     const c = await transferring({ transfer: 'handed_off' });
     void c.stt.say({ text: 'get me a manager' });
@@ -416,16 +432,7 @@ describe('actions', () => {
     ['keeps the agent on: the caller hung up mid-reply', 'stays', 'caller_hangup', 'BOT: Connecting you.-'],
   ] as const)('the stream closing while a transfer is under way (Twilio moves the caller off it) waits for the answer; one that %s', async (_what, answer, reason, line) => {
     const c = await transferring({ transfer: answer, takesMs: 1000 });
-    const ended = vi.fn();
-    void c.conv.done.then(ended);
-    void c.stt.say({ text: 'get me a manager' });
-    const transferred = () => c.transport.commands.some((x) => x.command === 'transfer');
-    while (!transferred()) await c.clock.advance(20);
-    c.transport.callerHangup();
-    await c.clock.advance(500);
-    expect(ended).not.toHaveBeenCalled();
-    await c.clock.advance(1000);
-    expect(ended).toHaveBeenCalledWith(reason);
+    expect(await streamClosesMidTransfer(c)).toHaveBeenCalledWith(reason);
     expect(c.lines()).toEqual(['HUMAN: get me a manager', line]);
     expect(c.transport.commands.map((x) => x.command)).toEqual(['transfer']);
   });
@@ -469,16 +476,7 @@ describe('actions', () => {
       actions: [{ ...TRANSFER, trigger: { type: 'action_trigger_phrase_based', phrases: ['transferring you'] } }],
       llm: { rules: [{ when: 'manager', reply: 'Sure, transferring you now.' }] },
     });
-    const ended = vi.fn();
-    void c.conv.done.then(ended);
-    void c.stt.say({ text: 'get me a manager' });
-    const transferred = () => c.transport.commands.some((x) => x.command === 'transfer');
-    while (!transferred()) await c.clock.advance(20);
-    c.transport.callerHangup();
-    await c.clock.advance(500);
-    expect(ended).not.toHaveBeenCalled(); // the carrier has not answered yet
-    await c.clock.advance(1000);
-    expect(ended).toHaveBeenCalledWith(reason);
+    expect(await streamClosesMidTransfer(c)).toHaveBeenCalledWith(reason);
     expect(c.lines()).toEqual(['HUMAN: get me a manager', 'BOT: Sure, transferring you now.']);
   });
 });

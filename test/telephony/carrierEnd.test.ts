@@ -16,6 +16,7 @@ import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
 import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
 import { startTelnyxFake, type TelnyxFake } from '../fakes/telnyx.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { carrierConnection } from '../helpers/carriers.js';
 import { until as poll } from '../helpers/until.js';
 
 const until = <T>(probe: () => T | Promise<T>, what: string, timeoutMs = 10_000) => poll(probe, what, timeoutMs);
@@ -45,14 +46,8 @@ describe('the carriers\' word about a call, the same on Twilio and Telnyx', () =
       TWILIO_API_BASE_URL: emu.url, TELNYX_API_BASE_URL: telnyx.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
       OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy',
     });
-    const tw = await s.api('/v1/account_connections/create', {
-      body: { type: 'account_connection_twilio', credentials: { twilio_account_sid: emu.accountSid, twilio_auth_token: emu.authToken } },
-    });
-    const tx = await s.api('/v1/account_connections/create', {
-      body: { type: 'account_connection_telnyx', credentials: { telnyx_api_key: TELNYX_KEY, telnyx_public_key: telnyx.publicKeyBase64 } },
-    });
-    conn.twilio = tw.body.id;
-    conn.telnyx = tx.body.id;
+    conn.twilio = await carrierConnection(s, { twilio: emu });
+    conn.telnyx = await carrierConnection(s, { telnyx, apiKey: TELNYX_KEY });
   });
   afterAll(async () => { await s?.close(); await Promise.all([emu?.close(), telnyx?.close(), deepgram?.close(), openai?.close()]); });
 

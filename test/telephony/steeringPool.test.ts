@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/telephony/emulator/index.js';
 import { startTelnyxFake, type TelnyxFake } from '../fakes/telnyx.js';
+import { carrierConnection } from '../helpers/carriers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const TELNYX_KEY = 'KEYtelnyx-steering-pool-0123456789';
@@ -25,14 +26,8 @@ describe('steering pool numbers at the carrier', () => {
   });
   afterAll(async () => { await s?.close(); await Promise.all([emu?.close(), telnyx?.close()]); });
 
-  async function connection(carrier: Carrier): Promise<string> {
-    const credentials = carrier === 'twilio'
-      ? { twilio_account_sid: emu.accountSid, twilio_auth_token: emu.authToken }
-      : { telnyx_api_key: TELNYX_KEY, telnyx_public_key: telnyx.publicKeyBase64 };
-    const r = await s.api('/v1/account_connections/create', { body: { type: `account_connection_${carrier}`, credentials } });
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
-    return r.body.id;
-  }
+  const connection = (carrier: Carrier): Promise<string> =>
+    carrierConnection(s, carrier === 'twilio' ? { twilio: emu } : { telnyx, apiKey: TELNYX_KEY });
 
   const atCarrier = (carrier: Carrier, number: string): boolean => (carrier === 'twilio'
     ? emu.numbers().some((n) => n.phone_number === number)

@@ -8,6 +8,7 @@ import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
 import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
 import { silenceAudio, speechAudio } from '../fakes/speech.js';
 import { startTelnyxFake, type TelnyxFake } from '../fakes/telnyx.js';
+import { carrierConnection } from '../helpers/carriers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { until as poll } from '../helpers/until.js';
 
@@ -34,11 +35,7 @@ describe('Telnyx calls through the whole stack', () => {
       TELNYX_API_BASE_URL: telnyx.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
       OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy',
     });
-    const conn = await s.api('/v1/account_connections/create', {
-      body: { type: 'account_connection_telnyx', credentials: { telnyx_api_key: TELNYX_KEY, telnyx_public_key: telnyx.publicKeyBase64 } },
-    });
-    expect(conn.status).toBe(201);
-    connectionId = conn.body.id;
+    connectionId = await carrierConnection(s, { telnyx, apiKey: TELNYX_KEY });
   });
   afterAll(async () => { await s?.close(); await Promise.all([telnyx?.close(), deepgram?.close(), openai?.close()]); });
 

@@ -15,6 +15,7 @@ import { HOLD_LIMIT_MS } from '../../src/telephony/twilio/handlers.js';
 import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
 import { startOpenAIChatFake, type OpenAIChatFake } from '../fakes/openai.js';
 import { speechAudio } from '../fakes/speech.js';
+import { carrierConnection } from '../helpers/carriers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { createServer } from 'node:http';
 import { until as poll } from '../helpers/until.js';
@@ -48,11 +49,7 @@ describe('Twilio phone calls through the carrier emulator', () => {
       // The context endpoint below is on loopback.
       SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
     });
-    const c = await s.api('/v1/account_connections/create', {
-      body: { type: 'account_connection_twilio', credentials: { twilio_account_sid: emu.accountSid, twilio_auth_token: emu.authToken } },
-    });
-    expect(c.status).toBe(201);
-    conn = c.body.id;
+    conn = await carrierConnection(s, { twilio: emu });
   });
   afterAll(async () => { await s?.close(); await Promise.all([emu?.close(), deepgram?.close(), openai?.close()]); });
 

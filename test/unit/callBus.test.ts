@@ -8,6 +8,7 @@ import { LiveCalls } from '../../src/calls/liveCalls.js';
 import { createLogger } from '../../src/log.js';
 import { openDatabase, type Database } from '../../src/store/db.js';
 import { freshPostgres } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
 
 const log = createLogger('silent');
 
@@ -24,7 +25,6 @@ async function nodes(db: Database, other: Database) {
   return { heard, here, busHere, busThere, finish };
 }
 
-const until = async (p: () => boolean) => { const end = Date.now() + 3000; while (!p()) { if (Date.now() > end) throw new Error('timed out'); await new Promise((r) => setTimeout(r, 10)); } };
 
 describe('call bus', () => {
   it('delivers here when the call runs here, and across nodes when it runs elsewhere (PGlite)', async () => {
