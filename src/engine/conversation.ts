@@ -580,12 +580,14 @@ export class Conversation {
           const described = this.o.actions?.describe(call);
           const before = described?.sayBeforeRun;
           if (before) await this.voice(reply, (push) => { push(before); return Promise.resolve(); });
-          if (described?.waitForPlayout) {
-            // The action may take the caller off the stream: all said before it must have been heard.
+          const handsOff = !!described?.action && handsOffCaller(described.action);
+          if (handsOff) {
+            // The action may take the caller off the stream (a carrier may redirect the call): all said before
+            // it must have been heard.
             await reply.allPlayed();
             this.resume();
           }
-          const outcome = await this.handingOver(!!described?.waitForPlayout, () => this.runTool(call, reply.signal));
+          const outcome = await this.handingOver(handsOff, () => this.runTool(call, reply.signal));
           // A tool that ignored the abort still resolves: its result belongs to no reply any more.
           if (reply.signal.aborted) throw new Aborted();
           if (this.ended) return;

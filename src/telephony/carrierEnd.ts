@@ -45,7 +45,7 @@ export async function carrierVerdict(ctx: TelephonyContext, call: CallRow, verdi
     return;
   }
   const human = verdict === 'human' ? 'human' : 'no_human';
-  await calls.advance(db, call.id, { humanDetectionResult: human });
+  await calls.noteHumanDetection(db, call.id, human);
   // (A caller already passed on to a human is not hung up on, as the conversation would not.)
   if (human === 'no_human' && now.onNoHumanAnswer === 'hangup' && !isOver(now) && !handedOff(now)) {
     try {

@@ -47,8 +47,6 @@ export interface ToolCallDescription {
   action?: EngineAction;
   /** A line to speak before `runTool`: an external action's `user_message` (speak_on_send) or a warm transfer's hold message. */
   sayBeforeRun?: string;
-  /** Everything said so far must have played before `runTool` (the action may take the caller off the stream). */
-  waitForPlayout?: boolean;
 }
 
 export interface ActionRunner {
@@ -439,10 +437,7 @@ export function createActionRunner(opts: ActionRunnerOptions): ActionRunner {
         const message = action.config.hold_message;
         if (typeof message === 'string' && message.trim()) sayBeforeRun = message.trim();
       }
-      // The caller leaves the media stream when these run (a carrier may redirect the call): what the
-      // agent said first must have reached them.
-      const handsOff = handsOffCaller(action);
-      return { action, ...(sayBeforeRun === undefined ? {} : { sayBeforeRun }), ...(handsOff ? { waitForPlayout: true } : {}) };
+      return { action, ...(sayBeforeRun === undefined ? {} : { sayBeforeRun }) };
     },
 
     phraseActions(spokenText) {

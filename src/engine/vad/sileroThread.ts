@@ -33,8 +33,8 @@ export async function startWorkerExecutor(modelPath: string): Promise<BatchExecu
   const pending = new Map<number, { resolve(r: BatchResult): void; reject(e: unknown): void }>();
   let nextId = 1;
   let closed = false;
-  /** Batches the worker is running: closing waits for them (terminating mid-run aborts onnxruntime-node). */
-  const inFlight = new Set<Promise<unknown>>();
+  /** Called once no batch is pending: closing waits for that (terminating mid-run aborts onnxruntime-node). */
+  let drained: (() => void) | undefined;
 
   const spawn = (): Promise<Worker> => new Promise((resolve, reject) => {
     const w = new Worker(bootstrap(), { eval: true, workerData: { modelPath } });
@@ -43,6 +43,7 @@ export async function startWorkerExecutor(modelPath: string): Promise<BatchExecu
       if (worker && ready) worker = undefined; // the next batch starts a fresh thread
       for (const p of pending.values()) p.reject(err);
       pending.clear();
+      drained?.();
       if (!ready) reject(err);
     };
     w.on('message', (msg: Reply | { ready: boolean; error?: string }) => {
@@ -53,7 +54,7 @@ export async function startWorkerExecutor(modelPath: string): Promise<BatchExecu
       const p = pending.get(msg.id);
       if (!p) return;
       pending.delete(msg.id);
-      if (pending.size === 0) w.unref();
+      if (pending.size === 0) { w.unref(); drained?.(); }
       if (msg.error !== undefined || !msg.result) p.reject(new Error(`Silero VAD: ${msg.error ?? 'no result'}`));
       else p.resolve(msg.result);
     });
@@ -76,18 +77,20 @@ export async function startWorkerExecutor(modelPath: string): Promise<BatchExecu
         throw err;
       }
       const id = nextId++;
-      const run = new Promise<BatchResult>((resolve, reject) => {
+      return new Promise<BatchResult>((resolve, reject) => {
         pending.set(id, { resolve, reject });
         w.ref();
         w.postMessage({ id, req }, [req.input.buffer as ArrayBuffer, req.state.buffer as ArrayBuffer]);
       });
-      inFlight.add(run);
-      void run.catch(() => {}).finally(() => inFlight.delete(run));
-      return run;
     },
     async close(): Promise<void> {
       closed = true;
-      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+      if (pending.size > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          setTimeout(resolve, CLOSE_WAIT_MS).unref();
+        });
+      }
       const w = await worker?.catch(() => undefined);
       await w?.terminate();
     },
