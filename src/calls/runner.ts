@@ -96,7 +96,7 @@ export async function runCall(deps: RunnerDeps, call: CallRow, transport: MediaS
   transport.control = {
     // Once the caller is with someone else, ending our side must not hang up their call.
     hangup: async () => { if (!transferred) await control.hangup(); },
-    transfer: async (to) => { await control.transfer(to); await handOff('handed_off'); },
+    transfer: async (to) => handOff(await control.transfer(to)),
     setHold: async (on) => handOff(await control.setHold(on)),
     addToConference: async (to, opts) => handOff(await control.addToConference(to, opts)),
     ...(control.sendDtmf ? { sendDtmf: (d: string) => control.sendDtmf!(d) } : {}),

@@ -11,6 +11,9 @@ export type NewCall = Omit<typeof s.calls.$inferInsert, 'userId' | 'agentSnapsho
 
 const FINISHED = ['ended', 'error'];
 
+/** The call has ended (or failed): its record is final but for what `finish` still adds. */
+export const isCallOver = (call: Pick<CallRow, 'status'>): boolean => FINISHED.includes(call.status);
+
 export class CallRepo {
   readonly fields: FieldMap;
 

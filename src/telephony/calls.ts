@@ -6,7 +6,7 @@
 import { CreateCallRequest, DEFAULT_CALL_VOICE } from '../domain/calls.js';
 import { ValidationError } from '../domain/errors.js';
 import { resolveAgentProviders } from '../providers/index.js';
-import type { CallRow } from '../store/calls.js';
+import { isCallOver, type CallRow } from '../store/calls.js';
 import type { Db } from '../store/db.js';
 import type { z } from '../domain/common.js';
 import { requireWebhookKey, type CarrierAccount, type TwilioCarrierAccount } from './accounts.js';
@@ -135,7 +135,7 @@ export async function createOutboundCall(ctx: TelephonyContext, userId: string, 
 export async function endCall(ctx: TelephonyContext, userId: string, id: string): Promise<CallRow> {
   const { store } = ctx;
   const call = await store.calls.get(store.db, userId, id);
-  if (call.status === 'ended' || call.status === 'error') return call;
+  if (isCallOver(call)) return call;
   const live = ctx.live.get(id);
   if (live) {
     await live.end();
@@ -191,6 +191,7 @@ export function twilioControl(ctx: TelephonyContext, account: TwilioCarrierAccou
     transfer: async (to) => {
       // The caller leaves the stream for the dialled number; the Dial's action reports how that went.
       await account.rest.redirect(sid, dialTwiml(to, { callerId: ourNumber, action: ctx.url(`/telephony/twilio/dial?call_id=${call.id}`) }));
+      return 'handed_off';
     },
     setHold: async (on) => {
       if (!on) throw new Error('on Twilio a caller on hold waits for the human added to the call; the agent has left and cannot take them off hold');

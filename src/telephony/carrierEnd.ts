@@ -4,7 +4,7 @@
  * conversation when one runs it, on this node or another: it knows who hung up, and what to do about a machine.
  */
 import type { Verdict } from '../calls/bus.js';
-import type { CallRow } from '../store/calls.js';
+import { isCallOver, type CallRow } from '../store/calls.js';
 import type { TelephonyContext } from './context.js';
 
 type Json = Record<string, unknown>;
@@ -14,7 +14,6 @@ export const CONVERSATION_END_GRACE_MS = 3000;
 /** How often a conversation on another node is looked for in the call's record meanwhile. */
 const RECORD_POLL_MS = 100;
 
-const isOver = (call: CallRow): boolean => call.status === 'ended' || call.status === 'error';
 
 /** The conversation passed the caller on (a transfer, or on hold for a human): the carrier's events end the record. */
 const handedOff = (call: CallRow): boolean => call.stage === 'transfer_started' || call.stage === 'transfer_successful';
@@ -24,7 +23,7 @@ const handedOff = (call: CallRow): boolean => call.stage === 'transfer_started' 
  * node, which runs the conversation), and the record is neither over nor handed off.
  */
 function conversationRuns(call: CallRow): boolean {
-  return call.mediaConnectedAt !== null && !isOver(call) && !handedOff(call);
+  return call.mediaConnectedAt !== null && !isCallOver(call) && !handedOff(call);
 }
 
 /**
@@ -47,7 +46,7 @@ export async function carrierVerdict(ctx: TelephonyContext, call: CallRow, verdi
   const human = verdict === 'human' ? 'human' : 'no_human';
   await calls.noteHumanDetection(db, call.id, human);
   // (A caller already passed on to a human is not hung up on, as the conversation would not.)
-  if (human === 'no_human' && now.onNoHumanAnswer === 'hangup' && !isOver(now) && !handedOff(now)) {
+  if (human === 'no_human' && now.onNoHumanAnswer === 'hangup' && !isCallOver(now) && !handedOff(now)) {
     try {
       await hangup();
     } catch (err) {

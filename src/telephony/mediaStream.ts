@@ -241,8 +241,7 @@ export class MediaStreamTransport implements Transport {
     return this.control;
   }
 
-  /** A carrier transfer always takes the caller off this stream. */
-  async transfer(to: string): Promise<HandOff> { await this.need().transfer(to); return 'handed_off'; }
+  transfer(to: string): Promise<HandOff> { return this.need().transfer(to); }
   setHold(on: boolean): Promise<HandOff> { return this.need().setHold(on); }
   addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<HandOff> { return this.need().addToConference(to, opts); }
 

@@ -128,7 +128,7 @@ export interface MediaCodec {
  */
 export interface CallControl {
   hangup(): Promise<void>;
-  transfer(to: string): Promise<void>;
+  transfer(to: string): Promise<HandOff>;
   sendDtmf?(digits: string): Promise<void>;
   setHold(on: boolean): Promise<HandOff>;
   addToConference(to: string, opts: { placePrimaryOnHold: boolean }): Promise<HandOff>;

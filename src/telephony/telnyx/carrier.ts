@@ -8,7 +8,7 @@
  * client_state we attach (`{call_id}`) or, for a new inbound call, from the dialled number.
  */
 import { normalizePhone } from '../../domain/common.js';
-import type { CallRow } from '../../store/calls.js';
+import { isCallOver, type CallRow } from '../../store/calls.js';
 import type { TelnyxCarrierAccount } from '../accounts.js';
 import { carrierVerdict, finishFromCarrier, type CarrierEnd } from '../carrierEnd.js';
 import type { TelephonyContext } from '../context.js';
@@ -88,7 +88,7 @@ export async function telnyxControl(ctx: TelephonyContext, account: TelnyxCarrie
  */
 async function transferLegEvent(ctx: TelephonyContext, client: ReturnType<typeof telnyxClient>, call: CallRow, conferenceId: string, e: TelnyxEvent): Promise<void> {
   const { store } = ctx;
-  const callerLive = call.status !== 'ended' && call.status !== 'error';
+  const callerLive = !isCallOver(call);
   if (e.type === 'call.answered') {
     if (!callerLive) {
       // The caller gave up waiting: nobody for the human to talk to.

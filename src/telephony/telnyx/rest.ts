@@ -496,7 +496,10 @@ export function telnyxCallControl(client: TelnyxClient, callControlId: string, o
   };
   return {
     hangup: () => client.hangup(callControlId),
-    transfer: (to) => client.transfer(callControlId, to, opts.from),
+    async transfer(to) {
+      await client.transfer(callControlId, to, opts.from);
+      return 'handed_off'; // the caller is bridged to the dialled number, away from the stream
+    },
     sendDtmf: (digits) => client.sendDtmf(callControlId, digits),
     async setHold(on) {
       const id = await conference();

@@ -16,7 +16,7 @@
  * https://www.twilio.com/docs/voice/api/call-resource#statuscallback, https://www.twilio.com/docs/voice/answering-machine-detection).
  */
 import { normalizePhone } from '../../domain/common.js';
-import type { CallRow } from '../../store/calls.js';
+import { isCallOver, type CallRow } from '../../store/calls.js';
 import { acceptInbound } from '../inbound.js';
 import type { TwilioCarrierAccount } from '../accounts.js';
 import { carrierVerdict, finishFromCarrier, type CarrierEnd } from '../carrierEnd.js';
@@ -73,11 +73,10 @@ async function callWebhook(ctx: TelephonyContext, req: WebhookRequest, unknown: 
   return { params, call, account };
 }
 
-const isOver = (call: CallRow): boolean => call.status === 'ended' || call.status === 'error';
 
 /** A redelivered voice webhook: the stream again if it never connected, else nothing more to do. */
 function answerAgain(ctx: TelephonyContext, call: CallRow): WebhookReply {
-  return isOver(call) || call.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
+  return isCallOver(call) || call.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
 }
 
 async function twilioAccount(ctx: TelephonyContext, row: Parameters<TelephonyContext['accountOf']>[0]): Promise<TwilioCarrierAccount | null> {
@@ -112,7 +111,7 @@ export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): P
     if ('reply' in w) return w.reply;
     const { call } = w;
     if (call.telephonyId && params.CallSid && params.CallSid !== call.telephonyId) return forbidden;
-    return isOver(call) ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
+    return isCallOver(call) ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
   }
 
   // An inbound call to one of our numbers.
@@ -215,7 +214,7 @@ const HOLD_GIVE_UP = 'Sorry, nobody is available to take your call right now. Pl
 /** Nobody is coming for a caller on hold: record it, and tell them so and let them go (a new TwiML takes them out of the conference). */
 async function giveUpWaiting(ctx: TelephonyContext, account: TwilioCarrierAccount, call: CallRow): Promise<void> {
   await ctx.store.calls.advance(ctx.store.db, call.id, { stageOutcome: 'transfer_unanswered' });
-  if (!call.telephonyId || isOver(call)) return;
+  if (!call.telephonyId || isCallOver(call)) return;
   await account.rest.redirect(call.telephonyId, sayAndHangupTwiml(HOLD_GIVE_UP)).catch((err: unknown) => {
     // The caller may have hung up meanwhile: nothing to move.
     ctx.log.info({ err: (err as Error).message, callId: call.id }, 'could not let a waiting caller go');
@@ -246,7 +245,7 @@ export async function twilioParticipant(ctx: TelephonyContext, req: WebhookReque
   const { params, call, account } = w;
   const status = params.CallStatus ?? '';
   const { calls, db } = ctx.store;
-  if (isOver(call) && params.CallSid && ['initiated', 'ringing', 'in-progress'].includes(status)) {
+  if (isCallOver(call) && params.CallSid && ['initiated', 'ringing', 'in-progress'].includes(status)) {
     // The caller gave up waiting: Twilio would still connect the human, alone, to a fresh conference.
     await account.rest.endCall(params.CallSid, status === 'in-progress' ? 'completed' : 'canceled').catch((err: unknown) => {
       ctx.log.info({ err: (err as Error).message, callId: call.id }, 'could not stop the human of an abandoned warm transfer');
