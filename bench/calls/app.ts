@@ -7,7 +7,7 @@
 //   → {type: 'settle'}                ← {type: 'settled', rss, heap, live} (after two full GCs)
 //   → {type: 'close'}                 ← {type: 'closed'}, then exits
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay, performance, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -114,11 +114,43 @@ async function beginWindow(): Promise<void> {
   const rss: number[] = [];
   const heap: number[] = [];
   const sampler = setInterval(() => { const m = process.memoryUsage(); rss.push(m.rss); heap.push(m.heapUsed); }, 500);
+  if (process.env.BENCH_CALLS_DEBUG) debugLateIn();
   window = {
     t0: performance.now(), hr0: process.hrtime.bigint(), cpu0: process.cpuUsage(), elu0: performance.eventLoopUtilization(),
     loop, gcObserver, sampler, gc: gcs, rss, heap, media0: media(),
   };
   reply({ type: 'window-begun' });
+}
+
+/** BENCH_CALLS_DEBUG: when caller frames reach the app late, and the app's own loop stalls > 25 ms, to lay beside the GC lines. */
+function debugLateIn(): void {
+  let last = media().lateIn;
+  let tick = performance.now();
+  const threadCpu = () => {
+    const m = new Map<string, { ns: number; name: string }>();
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        m.set(tid, { ns: Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]), name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() });
+      } catch { /* the thread ended */ }
+    }
+    return m;
+  };
+  let prevCpu = threadCpu();
+  const timer = setInterval(() => {
+    if (!window) { clearInterval(timer); return; }
+    const now = performance.now();
+    const at = `${(now - window.t0).toFixed(0)} (hr µs ${process.hrtime.bigint() / 1000n})`;
+    const cpu = threadCpu();
+    if (now - tick > 25) {
+      const who = [...cpu].map(([tid, v]) => [tid, (v.ns - (prevCpu.get(tid)?.ns ?? v.ns)) / 1e6, v.name] as const).filter(([, ms]) => ms > 0.5).map(([tid, ms, name]) => `${name}/${tid} ${ms.toFixed(1)}`).join(', ');
+      console.error(`app stall ${(now - tick).toFixed(1)} ms at ${at}: cpu ms ${who}`);
+    }
+    prevCpu = cpu;
+    tick = now;
+    const late = media().lateIn;
+    if (late > last) console.error(`app late-in +${late - last} at ${at}`);
+    last = late;
+  }, 5);
 }
 
 async function endWindow(): Promise<void> {

@@ -14,3 +14,21 @@ export const FRAME_MS = 20;
 export const samplesPerFrame = (sampleRate: number, ms = FRAME_MS) => Math.round((sampleRate * ms) / 1000);
 
 export const durationMs = (frame: Pick<AudioFrame, 'samples' | 'sampleRate'>) => (frame.samples.length * 1000) / frame.sampleRate;
+
+/**
+ * `n` uninitialised samples carved from Node's shared Buffer pool (8-byte aligned slices of one 8 KiB
+ * ArrayBuffer) rather than an ArrayBuffer of their own: a busy node makes several small arrays per call
+ * every 20 ms, and each ArrayBuffer is one more the GC must sweep in every young-generation pause. The
+ * caller writes every sample; `.buffer` is shared, so never transfer it or view it whole.
+ */
+export function pooledSamples(n: number): Int16Array {
+  const b = Buffer.allocUnsafe(n * 2);
+  return new Int16Array(b.buffer, b.byteOffset, n);
+}
+
+/** A copy of `samples` in pooled memory (see pooledSamples). */
+export function copySamples(samples: Int16Array): Int16Array {
+  const out = pooledSamples(samples.length);
+  out.set(samples);
+  return out;
+}

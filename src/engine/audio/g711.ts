@@ -8,6 +8,8 @@
  * reference functions below (a few hundred microseconds). Decoding uses 256-entry tables.
  */
 
+import { pooledSamples } from './frame.js';
+
 // ---- μ-law (ITU-T G.711, Sun reference algorithm: bias 0x84, clip 32635) ----
 
 const MU_BIAS = 0x84;
@@ -95,8 +97,9 @@ function target<T extends Uint8Array | Int16Array>(out: T | undefined, n: number
   return (out.length === n ? out : out.subarray(0, n)) as T;
 }
 
-const bytes = (n: number) => new Uint8Array(n);
-const pcm = (n: number) => new Int16Array(n);
+// Outputs come from Node's Buffer pool (see pooledSamples): codecs run on every 20 ms frame of every call.
+const bytes = (n: number): Uint8Array => Buffer.allocUnsafe(n);
+const pcm = pooledSamples;
 
 /** PCM16 → μ-law. Pass `out` (≥ pcm.length) to reuse a buffer on the hot path. */
 export function encodeMuLaw(samples: Int16Array, out?: Uint8Array): Uint8Array {

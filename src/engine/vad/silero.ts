@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { AudioFrame } from '../audio/frame.js';
+import { copySamples, type AudioFrame } from '../audio/frame.js';
 import { SpeechSegmenter } from './segmenter.js';
 import { SileroBatcher, STATE_FLOATS, createSileroSession, inlineExecutor, sileroWindow, type BatchExecutor } from './sileroBatch.js';
 import { startWorkerExecutor } from './sileroThread.js';
@@ -126,7 +126,7 @@ export class SileroVad implements VoiceActivityDetector {
     } else if (frame.sampleRate !== this.rate) {
       return Promise.reject(new Error(`VAD expects ${this.rate} Hz frames, got ${frame.sampleRate} Hz`));
     }
-    const copy: AudioFrame = { samples: frame.samples.slice(), sampleRate: frame.sampleRate, timestampMs: frame.timestampMs };
+    const copy: AudioFrame = { samples: copySamples(frame.samples), sampleRate: frame.sampleRate, timestampMs: frame.timestampMs };
     return this.enqueue(() => this.process(copy));
   }
 

@@ -41,6 +41,18 @@ export interface BatchResult {
   state: Float32Array;
 }
 
+/**
+ * The worker writes a batch's results into the request's own arrays and moves them back (`output` over the
+ * start of `input`, `state` over `state`): the arrays go to and fro, and a batch makes no ArrayBuffer on
+ * the event loop's thread.
+ */
+export function resultsIntoRequest(req: BatchRequest, r: BatchResult): BatchResult {
+  const output = req.input.subarray(0, req.rows);
+  output.set(r.output.subarray(0, req.rows));
+  req.state.set(r.state);
+  return { output, state: req.state };
+}
+
 /** Runs one batch of the model: in this thread, or in a worker. */
 export interface BatchExecutor {
   readonly mode: 'worker' | 'inline';
@@ -168,10 +180,22 @@ export class SileroBatcher {
     }
   }
 
+  /** The batch arrays (room for MAX_BATCH_ROWS), reused: one batch runs at a time. */
+  private arrays?: { input: Float32Array; state: Float32Array };
+
+  private takeArrays(): { input: Float32Array; state: Float32Array } {
+    const a = this.arrays;
+    this.arrays = undefined;
+    // A pair moved to a worker that then died comes back detached (byteLength 0): make a new one.
+    if (a && a.input.byteLength > 0 && a.state.byteLength > 0) return a;
+    return { input: new Float32Array(MAX_BATCH_ROWS * this.rowLength), state: new Float32Array(MAX_BATCH_ROWS * STATE_FLOATS) };
+  }
+
   private async runOne(batch: Pending[]): Promise<void> {
     const rows = batch.length;
-    const input = new Float32Array(rows * this.rowLength);
-    const state = new Float32Array(rows * STATE_FLOATS);
+    const arrays = this.takeArrays();
+    const input = arrays.input.subarray(0, rows * this.rowLength);
+    const state = arrays.state.subarray(0, rows * STATE_FLOATS);
     for (let b = 0; b < rows; b++) {
       input.set(batch[b].input, b * this.rowLength);
       // [2, B, 128]: first the rows' h halves, then their c halves.
@@ -185,6 +209,9 @@ export class SileroBatcher {
       for (const p of batch) p.reject(err);
       return;
     }
+    // Inline, the arrays never left; from a worker, the results arrive in them (resultsIntoRequest).
+    this.arrays = arrays.input.byteLength > 0 ? arrays
+      : { input: new Float32Array(result.output.buffer), state: new Float32Array(result.state.buffer) };
     this.stats.runs++;
     this.stats.rows += rows;
     for (let b = 0; b < rows; b++) {

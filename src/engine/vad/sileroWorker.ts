@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createSileroSession, runBatch, type BatchRequest } from './sileroBatch.js';
+import { createSileroSession, resultsIntoRequest, runBatch, type BatchRequest } from './sileroBatch.js';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -16,9 +16,12 @@ try {
   const ort = require('onnxruntime-node') as Ort;
   const session = await createSileroSession(ort, (workerData as { modelPath: string }).modelPath);
   port.on('message', (msg: { id: number; req: BatchRequest }) => {
-    runBatch(ort, session, msg.req).then(
-      // ORT hands back fresh arrays: moved to the main thread, not copied.
-      (result) => port.postMessage({ id: msg.id, result }, [result.output.buffer as ArrayBuffer, result.state.buffer as ArrayBuffer]),
+    const { req } = msg;
+    runBatch(ort, session, req).then(
+      (fresh) => {
+        const result = resultsIntoRequest(req, fresh);
+        port.postMessage({ id: msg.id, result }, [req.input.buffer as ArrayBuffer, req.state.buffer as ArrayBuffer]);
+      },
       (err: unknown) => port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) }),
     );
   });
