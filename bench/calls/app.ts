@@ -95,7 +95,7 @@ async function beginWindow(): Promise<void> {
   if (HEAP_PROFILE) {
     inspector = new Session();
     inspector.connect();
-    await inspector.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await inspector.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !process.env.BENCH_CALLS_HEAP_OLD });
   }
   const gcs = { n: 0, totalMs: 0, maxMs: 0, major: 0, majorMaxMs: 0 };
   const gcObserver = new PerformanceObserver((list) => {

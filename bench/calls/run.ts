@@ -2,7 +2,7 @@
 //   npm run bench:calls -- [--steps 10,25,50,75,100] [--seconds 60] [--db pglite|postgres] [--vad silero|energy]
 //                          [--vad-thread worker|inline] [--speech tone|fixture] [--warmup 5] [--ramp 20] [--no-stop]
 //                          [--app-cpus 0] [--no-pin] [--app-node-flags "…"] [--late-after 10] [--late-tolerance 0.001]
-//                          [--in-late-tolerance 0.01]
+//                          [--in-late-tolerance 0.01] [--repeat 1]
 //   node --cpu-prof --cpu-prof-dir /tmp/prof bin/run-ts.mjs bench/calls/run.ts --steps 50 --seconds 30
 //     then: node bin/run-ts.mjs bench/calls/profile.ts /tmp/prof/CPU.*.<app pid>.0.001.cpuprofile --window A,B
 //     (every process writes its own profile; each step's detail line prints the app's pid and --window)
@@ -47,7 +47,7 @@
 // (their p99 within one frame: the caller does not hear these, a late one only delays what the agent hears),
 // the harness handed over ≤ 1 % of caller frames late (else its figures are not the app's), and response
 // p99 ≤ 2 × the first step's p99. Stepping stops at the first failing step; max_calls is the last passing N
-// (0 if the first step fails).
+// (0 if the first step fails). With --repeat R each step runs R times and passes when most runs do.
 // Last line: one JSON object {max_calls, calls_per_core, cpu_pct_per_call, mem_mb_per_call, response_p99_ms,
 // late_frames, …} (per-call figures and p99 from the max_calls step; CPU and memory are the app's).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -81,6 +81,12 @@ const SPEECH = arg('speech', 'tone');
 const APP_NODE_FLAGS_ARG = arg('app-node-flags', '');
 /** Run every step even after one fails (for the table; max_calls still stops at the first failure). */
 const NO_STOP = args.includes('--no-stop');
+/**
+ * Runs per step (fresh processes each). A shared VM's speed drifts over minutes (the same step has taken 0.76
+ * and 1.18 % of the core per call within the hour), and late caller frames follow it: with --repeat 3 a step
+ * passes when most of its runs do and reports its median run (by late caller frames).
+ */
+const REPEAT = Math.max(1, Number(arg('repeat', '1')));
 const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 if (DB !== 'pglite' && DB !== 'postgres') throw new Error(`--db pglite|postgres, not ${DB}`);
 if (VAD !== 'silero' && VAD !== 'energy') throw new Error(`--vad silero|energy, not ${VAD}`);
@@ -433,17 +439,40 @@ const row = (cells: (string | number)[]) => cells.map((c, i) => String(c).padSta
 log(row(HEAD));
 log(row(W.map((w) => '-'.repeat(w))));
 
-const results: (StepResult & { pass: boolean; why: string[] })[] = [];
+type Judged = StepResult & { pass: boolean; why: string[]; runsPassed?: number; runs?: number };
+const results: Judged[] = [];
 let maxCalls = 0;
 let failed = false;
-for (const n of STEPS) {
-  let r: StepResult;
-  try {
-    r = await stepInChild(n);
-  } catch (err) {
-    log(`N=${n}: ${(err as Error).message}`);
-    break;
+steps: for (const n of STEPS) {
+  const runs: Judged[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    let r: StepResult;
+    try {
+      r = await stepInChild(n);
+    } catch (err) {
+      log(`N=${n}: ${(err as Error).message}`);
+      break steps;
+    }
+    const j = judge(r, n);
+    runs.push(j);
+    log(row([
+      n, r.turns, r.unanswered, r.response.p50, r.response.p90, r.response.p99, r.response.max, r.cpuPctTotal, r.cpuPctPerCall, r.elu,
+      r.loopDelayP99Ms, r.rssMbPerCall, pct(r.app.lateIn, r.app.framesIn), pct(r.app.lateOut, r.app.framesOut), pct(r.emu.late, r.emu.frames),
+      r.harnessCpuPct, j.pass ? 'yes' : 'NO',
+    ]));
+    if (!j.pass) log(`      N=${n}${REPEAT > 1 ? ` run ${i + 1}` : ''} fails: ${j.why.join('; ')}`);
   }
+  // The step stands for its median run (by late caller frames) and passes when most of its runs did.
+  const median = [...runs].sort((a, b) => a.app.lateIn / a.app.framesIn - b.app.lateIn / b.app.framesIn)[Math.floor((runs.length - 1) / 2)];
+  const pass = runs.filter((x) => x.pass).length * 2 > runs.length;
+  if (REPEAT > 1) log(`      N=${n}: ${runs.filter((x) => x.pass).length} of ${runs.length} runs pass; the step ${pass ? 'passes' : 'fails'}, with the figures of its median run`);
+  results.push({ ...median, pass, why: pass ? [] : median.why.length ? median.why : ['most runs failed'], runs: runs.length, runsPassed: runs.filter((x) => x.pass).length });
+  if (pass && !failed) maxCalls = n;
+  failed ||= !pass;
+  if (failed && !NO_STOP) break;
+}
+
+function judge(r: StepResult, n: number): Judged {
   const why: string[] = [];
   if (r.upAtStart < n || r.upAtEnd < n) why.push(`calls up ${Math.min(r.upAtStart, r.upAtEnd)}/${n}`);
   if (r.unanswered > 0) why.push(`${r.unanswered} unanswered`);
@@ -454,17 +483,7 @@ for (const n of STEPS) {
   const base = results[0]?.response.p99 ?? r.response.p99;
   // (the first step's p99 is the baseline even when it failed on another count)
   if (r.response.p99 > P99_GROWTH * base) why.push(`p99 ${r.response.p99} > ${P99_GROWTH} × ${base} ms`);
-  const pass = why.length === 0;
-  results.push({ ...r, pass, why });
-  log(row([
-    n, r.turns, r.unanswered, r.response.p50, r.response.p90, r.response.p99, r.response.max, r.cpuPctTotal, r.cpuPctPerCall, r.elu,
-    r.loopDelayP99Ms, r.rssMbPerCall, pct(r.app.lateIn, r.app.framesIn), pct(r.app.lateOut, r.app.framesOut), pct(r.emu.late, r.emu.frames),
-    r.harnessCpuPct, pass ? 'yes' : 'NO',
-  ]));
-  if (!pass) log(`      N=${n} fails: ${why.join('; ')}`);
-  if (pass && !failed) maxCalls = n;
-  failed ||= !pass;
-  if (failed && !NO_STOP) break;
+  return { ...r, pass: why.length === 0, why };
 }
 
 log('\ncolumns: resp = end of caller speech → first agent audio heard (ms); app cpu% = the app process\'s CPU over the window');
@@ -495,11 +514,11 @@ const summaryLine = {
   // loop (everything but the VAD worker and onnxruntime's threads runs on it) would be.
   cpu_bound_calls_est: last ? Math.floor((APP_CORES * 100) / last.cpuPctPerCall) : null,
   event_loop_bound_calls_est: last && last.elu > 0 ? Math.floor(last.calls / last.elu) : null,
-  db: DB, vad: VAD, vad_thread: VAD_THREAD, speech: SPEECH, seconds: SECONDS, app_node_flags: APP_NODE_FLAGS.join(' '),
+  db: DB, vad: VAD, vad_thread: VAD_THREAD, speech: SPEECH, seconds: SECONDS, repeat: REPEAT, app_node_flags: APP_NODE_FLAGS.join(' '),
   late_after_ms: LATE_AFTER_MS, late_tolerance: LATE_TOLERANCE, in_late_tolerance: IN_LATE_TOLERANCE,
   stopped: failure ? { calls: failure.calls, why: failure.why } : null,
   steps: results.map((r) => ({
-    calls: r.calls, pass: r.pass, turns: r.turns, unanswered: r.unanswered, response: r.response, cpu_pct: r.cpuPctTotal,
+    calls: r.calls, pass: r.pass, runs: r.runs, runs_passed: r.runsPassed, turns: r.turns, unanswered: r.unanswered, response: r.response, cpu_pct: r.cpuPctTotal,
     cpu_pct_per_call: r.cpuPctPerCall, elu: r.elu, loop_delay_p99_ms: r.loopDelayP99Ms, mem_mb_per_call: r.rssMbPerCall,
     frames_in: r.app.framesIn, late_in: r.app.lateIn, frames_out: r.app.framesOut, late_out: r.app.lateOut,
     harness_frames: r.emu.frames, harness_late: r.emu.late, harness_max_lag_ms: r.emu.maxLagMs, harness_cpu_pct: r.harnessCpuPct,

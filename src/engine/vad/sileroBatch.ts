@@ -183,12 +183,11 @@ export class SileroBatcher {
   /** The batch arrays (room for MAX_BATCH_ROWS), reused: one batch runs at a time. */
   private arrays?: { input: Float32Array; state: Float32Array };
 
+  /** The pair a finished batch gave back, or a new one (a failed batch, e.g. a dead worker's, keeps its pair). */
   private takeArrays(): { input: Float32Array; state: Float32Array } {
-    const a = this.arrays;
+    const a = this.arrays ?? { input: new Float32Array(MAX_BATCH_ROWS * this.rowLength), state: new Float32Array(MAX_BATCH_ROWS * STATE_FLOATS) };
     this.arrays = undefined;
-    // A pair moved to a worker that then died comes back detached (byteLength 0): make a new one.
-    if (a && a.input.byteLength > 0 && a.state.byteLength > 0) return a;
-    return { input: new Float32Array(MAX_BATCH_ROWS * this.rowLength), state: new Float32Array(MAX_BATCH_ROWS * STATE_FLOATS) };
+    return a;
   }
 
   private async runOne(batch: Pending[]): Promise<void> {

@@ -103,4 +103,16 @@ describe('G.711 buffers', () => {
     expect(encodeMuLaw(new Int16Array(0)).length).toBe(0);
     expect(decodeALaw(new Uint8Array(0)).length).toBe(0);
   });
+
+  it('gives every frame its own samples although they share pooled memory', () => {
+    // A call's frames are decoded into slices of one shared pool: each must keep its samples while later
+    // frames are decoded, and writing one must not touch another.
+    const frames = Array.from({ length: 200 }, (_, i) => decodeMuLaw(new Uint8Array(160).fill(i)));
+    frames.forEach((f, i) => expect(firstDiff(f, mulaw.decode(new Uint8Array(160).fill(i)))).toBeUndefined());
+    frames[1].fill(7);
+    expect(firstDiff(frames[0], mulaw.decode(new Uint8Array(160).fill(0)))).toBeUndefined();
+    expect(firstDiff(frames[2], mulaw.decode(new Uint8Array(160).fill(2)))).toBeUndefined();
+    const encoded = Array.from({ length: 60 }, (_, i) => encodeALaw(new Int16Array(160).fill(i * 100)));
+    encoded.forEach((e, i) => expect(firstDiff(e, alaw.encode(new Int16Array(160).fill(i * 100)))).toBeUndefined());
+  });
 });

@@ -6,6 +6,8 @@ import {
   FIXTURES, activeSpan, addNoise, concat, fixture, pinkNoise, runInterleaved, runVad, silence, toFrames, tone, whiteNoise,
 } from './audio.js';
 import { startWorkerExecutor } from '../../../src/engine/vad/sileroThread.js';
+import { SileroBatcher, createSileroSession, inlineExecutor } from '../../../src/engine/vad/sileroBatch.js';
+import { createRequire } from 'node:module';
 
 const RATES = [16000, 8000] as const;
 const k = (rate: number) => `${rate / 1000}k`;
@@ -87,6 +89,30 @@ describe('Silero v5 model plumbing', () => {
     expect(got.state.length).toBe(rows * 256);
     await ex.close();
     await expect(ex.run({ input: new Float32Array(288), state: new Float32Array(256), rows: 1, rowLength: 288, rate: 8000 })).rejects.toThrow(/closed/);
+  });
+
+  it('a batch whose arrays went to a worker that died leaves the next batches working, with the same results', async () => {
+    const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
+    const inline = inlineExecutor(ort, await createSileroSession(ort, (await loadSileroRuntime()).modelPath));
+    let dies = true;
+    // The first batch's arrays are moved away (as to a worker thread) and never come back.
+    const batcher = new SileroBatcher({
+      mode: 'worker',
+      run: async (req) => {
+        if (!dies) return inline.run(req);
+        dies = false;
+        structuredClone(req.input, { transfer: [req.input.buffer as ArrayBuffer, req.state.buffer as ArrayBuffer] });
+        throw new Error('Silero worker exited (code 1)');
+      },
+      close: async () => {},
+    }, 8000);
+    const window = () => Float32Array.from({ length: 288 }, (_, i) => Math.sin(i / 5) * 0.3);
+    await expect(batcher.infer(window(), new Float32Array(256))).rejects.toThrow(/exited/);
+    const state = new Float32Array(256);
+    const again = await batcher.infer(window(), state);
+    const alone = await inline.run({ input: window(), state: new Float32Array(256), rows: 1, rowLength: 288, rate: 8000 });
+    expect(again).toBeCloseTo(alone.output[0], 6);
+    expect(Array.from(state)).toEqual(Array.from(alone.state));
   });
 
   // silero-v5-reference.json was computed by fixtures/reference.py, which feeds the model exactly as
