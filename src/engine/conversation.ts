@@ -308,8 +308,7 @@ export class Conversation {
         const frame = this.gate(e.frame);
         this.sttOrigin ??= this.o.clock.now() - durationMs(frame);
         this.stt?.push(frame);
-        this.o.vad?.push(frame).then((events) => { for (const v of events) this.onVad(v); },
-          (err: unknown) => this.emit({ type: 'error', error: err instanceof Error ? err : new Error(String(err)), stage: 'vad' }));
+        this.o.vad?.push(frame).then(this.onVadEvents, this.onVadError);
         break;
       }
       case 'dtmf': this.emit({ type: 'dtmf', digits: e.digits }); break;
@@ -340,6 +339,12 @@ export class Conversation {
   private interruptible(now: number): boolean {
     return this.speaking() && !this.handingOff && now >= this.reply!.uninterruptibleUntil;
   }
+
+  // Bound once: they are handed over for every 20 ms frame.
+  private readonly onVadEvents = (events: VadEvent[]): void => { for (const v of events) this.onVad(v); };
+  private readonly onVadError = (err: unknown): void => {
+    this.emit({ type: 'error', error: err instanceof Error ? err : new Error(String(err)), stage: 'vad' });
+  };
 
   private onVad(e: VadEvent): void {
     if (this.ended) return;

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { copySamples, type AudioFrame } from '../audio/frame.js';
+import type { AudioFrame } from '../audio/frame.js';
 import { SpeechSegmenter } from './segmenter.js';
 import { SileroBatcher, STATE_FLOATS, createSileroSession, inlineExecutor, sileroWindow, type BatchExecutor } from './sileroBatch.js';
 import { startWorkerExecutor } from './sileroThread.js';
@@ -93,21 +93,45 @@ export function loadSileroRuntime(modelPath?: string, opts: SileroLoadOptions = 
   return p;
 }
 
+/**
+ * A push (or flush / reset) waiting for the windows its samples complete, in call order. `until` is the
+ * absolute sample count once its samples are in; it settles when no window ending by `until` is left.
+ */
+interface Waiter {
+  until: number;
+  events?: VadEvent[];
+  /** flush/reset: runs when the waiter is reached. */
+  then?: () => VadEvent[] | void;
+  resolve(events: VadEvent[]): void;
+  reject(err: unknown): void;
+}
+
 export class SileroVad implements VoiceActivityDetector {
   readonly kind = 'silero' as const;
   private rate: number | undefined;
   private window = 0;
   private contextSize = 0;
-  /** [context | window]; the window part fills from the frames. */
+  private msPerSample = 0;
+  /** [context | window]: the window being run, its context the end of the window before. */
   private input = new Float32Array(0);
   private batcher: SileroBatcher | undefined;
   /** The model's recurrent state; the batcher writes each window's next state over it. */
   private readonly state = new Float32Array(STATE_FLOATS);
-  private fill = 0;
-  private windowStartMs = 0;
+  /**
+   * Samples pushed but not yet in a window, already scaled to ±1: pushing copies into this (no array or
+   * closure per 20 ms frame), and the windows are cut from it one model run at a time.
+   */
+  private stage = new Float32Array(4096);
+  private stageLen = 0;
+  /** Absolute index (samples pushed since the start) of stage[0]. */
+  private stageStart = 0;
+  /** Where each pushed frame starts (absolute sample index) and its timestamp: events follow the frames' timeline. */
+  private frameAt: number[] = [];
+  private frameMs: number[] = [];
+  private waiters: Waiter[] = [];
+  private running = false;
   private prob = 0;
   private readonly segmenter: SpeechSegmenter;
-  private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly runtime: SileroRuntime, opts: SileroVadOptions = {}) {
@@ -126,71 +150,120 @@ export class SileroVad implements VoiceActivityDetector {
     } else if (frame.sampleRate !== this.rate) {
       return Promise.reject(new Error(`VAD expects ${this.rate} Hz frames, got ${frame.sampleRate} Hz`));
     }
-    const copy: AudioFrame = { samples: copySamples(frame.samples), sampleRate: frame.sampleRate, timestampMs: frame.timestampMs };
-    return this.enqueue(() => this.process(copy));
+    const { samples } = frame;
+    if (samples.length === 0) return this.wait({ until: this.stageStart + this.stageLen });
+    if (this.stageLen + samples.length > this.stage.length) {
+      const grown = new Float32Array(Math.max(this.stage.length * 2, this.stageLen + samples.length));
+      grown.set(this.stage.subarray(0, this.stageLen));
+      this.stage = grown;
+    }
+    this.frameAt.push(this.stageStart + this.stageLen);
+    this.frameMs.push(frame.timestampMs);
+    const at = this.stageLen;
+    for (let k = 0; k < samples.length; k++) this.stage[at + k] = samples[k] / 32768;
+    this.stageLen += samples.length;
+    // Nothing in flight and no window completed: the frame's answer is known now.
+    if (!this.running && this.waiters.length === 0 && this.stageLen < this.window) return Promise.resolve([]);
+    return this.wait({ until: this.stageStart + this.stageLen });
   }
 
   flush(): Promise<VadEvent[]> {
-    return this.enqueue(async () => this.segmenter.flush());
+    return this.wait({ until: this.stageStart + this.stageLen, then: () => this.segmenter.flush() });
   }
 
   reset(): Promise<void> {
-    return this.enqueue(async () => {
-      this.state.fill(0);
-      this.input.fill(0);
-      this.fill = 0;
-      this.prob = 0;
-      this.segmenter.reset();
-    });
+    const until = this.stageStart + this.stageLen;
+    return this.wait({
+      until,
+      then: () => {
+        // What was pushed before the reset and made no whole window is forgotten with the rest.
+        this.drop(until - this.stageStart);
+        this.state.fill(0);
+        this.input.fill(0);
+        this.prob = 0;
+        this.segmenter.reset();
+      },
+    }).then(() => {});
   }
 
   close(): void {
     this.closed = true;
   }
 
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(fn);
-    this.chain = result.catch(() => {});
-    return result;
+  private wait(w: Omit<Waiter, 'resolve' | 'reject'>): Promise<VadEvent[]> {
+    const p = new Promise<VadEvent[]>((resolve, reject) => { this.waiters.push({ ...w, resolve, reject }); });
+    if (!this.running) void this.pump();
+    return p;
   }
 
   private configure(rate: number): void {
     if (rate !== 16000 && rate !== 8000) throw new RangeError(`Silero VAD supports 8000 or 16000 Hz, got ${rate}`);
     this.rate = rate;
     ({ window: this.window, context: this.contextSize } = sileroWindow(rate));
+    this.msPerSample = 1000 / rate;
     this.input = new Float32Array(this.contextSize + this.window);
     this.batcher = this.runtime.batcher(rate);
   }
 
-  private async process(frame: AudioFrame): Promise<VadEvent[]> {
-    const events: VadEvent[] = [];
-    const { samples } = frame;
-    const msPerSample = 1000 / frame.sampleRate;
-    const base = this.contextSize;
-    let i = 0;
-    while (i < samples.length) {
-      if (this.fill === 0) this.windowStartMs = frame.timestampMs + i * msPerSample;
-      const n = Math.min(this.window - this.fill, samples.length - i);
-      for (let k = 0; k < n; k++) this.input[base + this.fill + k] = samples[i + k] / 32768;
-      this.fill += n;
-      i += n;
-      if (this.fill === this.window) {
-        this.fill = 0;
-        const p = await this.infer();
-        // next window's context = the last `contextSize` samples of this one
+  /** Forgets the first `n` staged samples (and the frames that started in them but the last). */
+  private drop(n: number): void {
+    this.stage.copyWithin(0, n, this.stageLen);
+    this.stageLen -= n;
+    this.stageStart += n;
+    while (this.frameAt.length > 1 && this.frameAt[1] <= this.stageStart) { this.frameAt.shift(); this.frameMs.shift(); }
+  }
+
+  /** Timestamp of the staged sample at absolute index `i`. */
+  private timeOf(i: number): number {
+    let f = 0;
+    while (f + 1 < this.frameAt.length && this.frameAt[f + 1] <= i) f++;
+    return this.frameMs[f] + (i - this.frameAt[f]) * this.msPerSample;
+  }
+
+  /** Runs the staged windows one at a time (each needs the state the one before left) and settles the waiters. */
+  private async pump(): Promise<void> {
+    this.running = true;
+    try {
+      for (;;) {
+        while (this.waiters.length && this.waiters[0].until < this.stageStart + this.window) this.settle(this.waiters.shift()!);
+        if (this.waiters.length === 0 || this.stageLen < this.window) return;
+        // The head waiter's samples complete this window: its events are the window's.
+        const owner = this.waiters[0];
+        const startMs = this.timeOf(this.stageStart);
+        this.input.set(this.stage.subarray(0, this.window), this.contextSize);
+        this.drop(this.window);
+        let p: number;
+        try {
+          p = await this.batcher!.infer(this.input, this.state);
+        } catch (err) {
+          // As if the frame had not arrived: the rest of its samples go with the window that failed.
+          this.waiters.shift();
+          this.drop(Math.max(0, Math.min(owner.until - this.stageStart, this.stageLen)));
+          owner.reject(err);
+          continue;
+        }
+        // The next window's context is the end of this one.
         this.input.copyWithin(0, this.input.length - this.contextSize);
         this.prob = p;
-        const start = this.windowStartMs;
-        for (const e of this.segmenter.update(start, start + this.window * msPerSample, p)) events.push(e);
+        const events = this.segmenter.update(startMs, startMs + this.window * this.msPerSample, p);
+        if (events.length) (owner.events ??= []).push(...events);
       }
+    } finally {
+      this.running = false;
     }
-    return events;
   }
 
-  private infer(): Promise<number> {
-    return this.batcher!.infer(this.input, this.state);
+  private settle(w: Waiter): void {
+    let extra: VadEvent[] | void;
+    try {
+      extra = w.then?.();
+    } catch (err) {
+      w.reject(err);
+      return;
+    }
+    if (extra?.length) (w.events ??= []).push(...extra);
+    w.resolve(w.events ?? []);
   }
-
 }
 
 /**

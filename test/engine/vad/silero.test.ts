@@ -226,6 +226,27 @@ describe.each(RATES)('Silero VAD at %i Hz', (rate) => {
     const fresh = await runVad(await createSileroVad(), toFrames(pcm.samples, rate));
     expect(again).toEqual(fresh);
   });
+
+  it('reset and flush issued without awaiting keep their place among the pushes around them', async () => {
+    const pcm = fixture(`utterance-${k(rate)}.wav`);
+    const frames = toFrames(pcm.samples, rate);
+    const vad = await createSileroVad();
+    // 1.5 s (speech from 1 s still going) is not a whole number of 32 ms windows: the part of a window left
+    // at the reset goes with it.
+    const before = toFrames(pcm.samples.subarray(0, rate * 1.5), rate);
+    const pending = before.map((f) => vad.push(f));
+    const flushed = vad.flush();
+    const reset = vad.reset();
+    const after = frames.map((f) => vad.push(f));
+    const tail = vad.flush();
+    const eventsBefore = (await Promise.all(pending)).flat().concat(await flushed);
+    await reset;
+    const eventsAfter = (await Promise.all(after)).flat().concat(await tail);
+    const fresh = await runVad(await createSileroVad(), frames);
+    expect(eventsAfter).toEqual(fresh.events);
+    // The speech running at 1.5 s is closed by the first flush, before the reset.
+    expect(eventsBefore.map((e) => e.type)).toEqual(['speech_start', 'speech_end']);
+  });
 });
 
 describe('Silero VAD: calls are isolated', () => {
