@@ -100,9 +100,9 @@ export function loadSileroRuntime(modelPath?: string, opts: SileroLoadOptions = 
 interface Waiter {
   until: number;
   events?: VadEvent[];
-  /** flush/reset: runs when the waiter is reached. */
-  then?: () => VadEvent[] | void;
-  resolve(events: VadEvent[]): void;
+  /** A flush or reset: done when the waiter is reached. */
+  op?: 'flush' | 'reset';
+  resolve(events: VadEvent[] | undefined): void;
   reject(err: unknown): void;
 }
 
@@ -168,22 +168,12 @@ export class SileroVad implements VoiceActivityDetector {
   }
 
   flush(): Promise<VadEvent[]> {
-    return this.wait({ until: this.stageStart + this.stageLen, then: () => this.segmenter.flush() });
+    return this.wait({ until: this.stageStart + this.stageLen, op: 'flush' });
   }
 
   reset(): Promise<void> {
-    const until = this.stageStart + this.stageLen;
-    return this.wait({
-      until,
-      then: () => {
-        // What was pushed before the reset and made no whole window is forgotten with the rest.
-        this.drop(until - this.stageStart);
-        this.state.fill(0);
-        this.input.fill(0);
-        this.prob = 0;
-        this.segmenter.reset();
-      },
-    }).then(() => {});
+    // Resolves with nothing (settle), and with no extra step that would let a later push's answer overtake it.
+    return this.wait({ until: this.stageStart + this.stageLen, op: 'reset' }) as Promise<unknown> as Promise<void>;
   }
 
   close(): void {
@@ -191,7 +181,7 @@ export class SileroVad implements VoiceActivityDetector {
   }
 
   private wait(w: Omit<Waiter, 'resolve' | 'reject'>): Promise<VadEvent[]> {
-    const p = new Promise<VadEvent[]>((resolve, reject) => { this.waiters.push({ ...w, resolve, reject }); });
+    const p = new Promise<VadEvent[]>((resolve, reject) => { this.waiters.push({ ...w, resolve: resolve as Waiter['resolve'], reject }); });
     if (!this.running) void this.pump();
     return p;
   }
@@ -224,8 +214,19 @@ export class SileroVad implements VoiceActivityDetector {
   private async pump(): Promise<void> {
     this.running = true;
     try {
+      let deferred: Waiter | undefined;
       for (;;) {
-        while (this.waiters.length && this.waiters[0].until < this.stageStart + this.window) this.settle(this.waiters.shift()!);
+        // Settle what no window is left for (everything, before the first frame set the window).
+        while (this.waiters.length && (this.window === 0 || this.waiters[0].until < this.stageStart + this.window)) {
+          const head = this.waiters[0];
+          if (head.op && deferred !== head) {
+            // A flush or reset changes what the pushes answered before it report: their handlers run first.
+            deferred = head;
+            await null;
+            continue;
+          }
+          this.settle(this.waiters.shift()!);
+        }
         if (this.waiters.length === 0 || this.stageLen < this.window) return;
         // The head waiter's samples complete this window: its events are the window's.
         const owner = this.waiters[0];
@@ -254,14 +255,16 @@ export class SileroVad implements VoiceActivityDetector {
   }
 
   private settle(w: Waiter): void {
-    let extra: VadEvent[] | void;
-    try {
-      extra = w.then?.();
-    } catch (err) {
-      w.reject(err);
-      return;
+    if (w.op === 'flush') return w.resolve(this.segmenter.flush());
+    if (w.op === 'reset') {
+      // What was pushed before the reset and made no whole window is forgotten with the rest.
+      this.drop(w.until - this.stageStart);
+      this.state.fill(0);
+      this.input.fill(0);
+      this.prob = 0;
+      this.segmenter.reset();
+      return w.resolve(undefined);
     }
-    if (extra?.length) (w.events ??= []).push(...extra);
     w.resolve(w.events ?? []);
   }
 }

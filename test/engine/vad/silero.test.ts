@@ -247,6 +247,25 @@ describe.each(RATES)('Silero VAD at %i Hz', (rate) => {
     // The speech running at 1.5 s is closed by the first flush, before the reset.
     expect(eventsBefore.map((e) => e.type)).toEqual(['speech_start', 'speech_end']);
   });
+
+  it('a push\'s handlers see the state it left although a reset is queued behind it; answers come in call order', async () => {
+    const vad = await createSileroVad();
+    // Before any frame: nothing to flush or forget.
+    expect(await vad.flush()).toEqual([]);
+    expect(await vad.reset()).toBeUndefined();
+    const frames = toFrames(fixture(`utterance-${k(rate)}.wav`).samples.subarray(0, rate * 1.5), rate);
+    const order: string[] = [];
+    let last = { speaking: false, probability: 0 };
+    const pushes = frames.map((f, i) => vad.push(f).then(() => { order.push(`push ${i}`); last = { speaking: vad.speaking, probability: vad.probability }; }));
+    const reset = vad.reset().then(() => order.push('reset'));
+    const after = vad.push(frames[0]).then(() => order.push('push after'));
+    await Promise.all([...pushes, reset, after]);
+    // At 1.5 s the caller is mid-word: the last push's handler sees speech, not the reset's blank state.
+    expect(last.speaking).toBe(true);
+    expect(last.probability).toBeGreaterThan(0.5);
+    expect(order).toEqual([...frames.map((_, i) => `push ${i}`), 'reset', 'push after']);
+    expect(vad.speaking).toBe(false);
+  });
 });
 
 describe('Silero VAD: calls are isolated', () => {
