@@ -86,7 +86,8 @@ async function start(c: AppStart): Promise<void> {
 
 /**
  * BENCH_CALLS_HEAP_PROFILE=FILE: a sampling heap profile of the window that keeps what GC collected too, so
- * it shows where the allocation rate (and so the GC pauses) comes from: bench/calls/heap.ts reads it.
+ * it shows where the allocation rate (and so the GC pauses) comes from: bench/calls/heap.ts reads it. With
+ * BENCH_CALLS_HEAP_OLD=1 it keeps only what outlived a young-generation GC (what full GCs then collect).
  */
 const HEAP_PROFILE = process.env.BENCH_CALLS_HEAP_PROFILE;
 let inspector: Session | undefined;
@@ -126,11 +127,14 @@ async function beginWindow(): Promise<void> {
 function debugLateIn(): void {
   let last = media().lateIn;
   let tick = performance.now();
+  // Every 5 ms, so only the CPU figure is read each time; a thread's name once.
+  const names = new Map<string, string>();
   const threadCpu = () => {
-    const m = new Map<string, { ns: number; name: string }>();
+    const m = new Map<string, number>();
     for (const tid of readdirSync('/proc/self/task')) {
       try {
-        m.set(tid, { ns: Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]), name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() });
+        m.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+        if (!names.has(tid)) names.set(tid, readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
       } catch { /* the thread ended */ }
     }
     return m;
@@ -139,16 +143,17 @@ function debugLateIn(): void {
   const timer = setInterval(() => {
     if (!window) { clearInterval(timer); return; }
     const now = performance.now();
-    const at = `${(now - window.t0).toFixed(0)} (hr µs ${process.hrtime.bigint() / 1000n})`;
+    const at = () => `${(now - window!.t0).toFixed(0)} (hr µs ${process.hrtime.bigint() / 1000n})`;
     const cpu = threadCpu();
     if (now - tick > 25) {
-      const who = [...cpu].map(([tid, v]) => [tid, (v.ns - (prevCpu.get(tid)?.ns ?? v.ns)) / 1e6, v.name] as const).filter(([, ms]) => ms > 0.5).map(([tid, ms, name]) => `${name}/${tid} ${ms.toFixed(1)}`).join(', ');
-      console.error(`app stall ${(now - tick).toFixed(1)} ms at ${at}: cpu ms ${who}`);
+      const who = [...cpu].map(([tid, ns]) => [tid, (ns - (prevCpu.get(tid) ?? ns)) / 1e6] as const).filter(([, ms]) => ms > 0.5)
+        .map(([tid, ms]) => `${names.get(tid)}/${tid} ${ms.toFixed(1)}`).join(', ');
+      console.error(`app stall ${(now - tick).toFixed(1)} ms at ${at()}: cpu ms ${who}`);
     }
     prevCpu = cpu;
     tick = now;
     const late = media().lateIn;
-    if (late > last) console.error(`app late-in +${late - last} at ${at}`);
+    if (late > last) console.error(`app late-in +${late - last} at ${at()}`);
     last = late;
   }, 5);
 }

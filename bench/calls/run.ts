@@ -74,11 +74,6 @@ const DB = arg('db', 'pglite');
 const VAD = arg('vad', 'silero');
 const VAD_THREAD = arg('vad-thread', 'worker');
 const SPEECH = arg('speech', 'tone');
-/**
- * Node flags for the app process only. Default on one core: --single-threaded-gc, as README advises for a
- * process given one core (V8's parallel GC helpers would only take turns with the main thread there).
- */
-const APP_NODE_FLAGS_ARG = arg('app-node-flags', '');
 /** Run every step even after one fails (for the table; max_calls still stops at the first failure). */
 const NO_STOP = args.includes('--no-stop');
 /**
@@ -104,7 +99,12 @@ const PIN = (() => {
 })();
 /** Cores the app may use: what calls_per_core divides by. */
 const APP_CORES = PIN ? PIN.app.length : cores;
-const APP_NODE_FLAGS = (args.includes('--app-node-flags') ? APP_NODE_FLAGS_ARG : APP_CORES === 1 ? '--single-threaded-gc' : '').split(' ').filter(Boolean);
+/**
+ * Node flags for the app process only (`--app-node-flags ""` for none). Default on one core:
+ * --single-threaded-gc, as README advises for a process given one core (V8's parallel GC helpers would only
+ * take turns with the main thread there).
+ */
+const APP_NODE_FLAGS = (args.includes('--app-node-flags') ? arg('app-node-flags', '') : APP_CORES === 1 ? '--single-threaded-gc' : '').split(' ').filter(Boolean);
 
 function cpuList(spec: string): number[] {
   const out = new Set<number>();
@@ -464,9 +464,10 @@ steps: for (const n of STEPS) {
   }
   // The step stands for its median run (by late caller frames) and passes when most of its runs did.
   const median = [...runs].sort((a, b) => a.app.lateIn / a.app.framesIn - b.app.lateIn / b.app.framesIn)[Math.floor((runs.length - 1) / 2)];
-  const pass = runs.filter((x) => x.pass).length * 2 > runs.length;
-  if (REPEAT > 1) log(`      N=${n}: ${runs.filter((x) => x.pass).length} of ${runs.length} runs pass; the step ${pass ? 'passes' : 'fails'}, with the figures of its median run`);
-  results.push({ ...median, pass, why: pass ? [] : median.why.length ? median.why : ['most runs failed'], runs: runs.length, runsPassed: runs.filter((x) => x.pass).length });
+  const runsPassed = runs.filter((x) => x.pass).length;
+  const pass = runsPassed * 2 > runs.length;
+  if (REPEAT > 1) log(`      N=${n}: ${runsPassed} of ${runs.length} runs pass; the step ${pass ? 'passes' : 'fails'}, with the figures of its median run`);
+  results.push({ ...median, pass, why: pass ? [] : median.why.length ? median.why : ['most runs failed'], runs: runs.length, runsPassed });
   if (pass && !failed) maxCalls = n;
   failed ||= !pass;
   if (failed && !NO_STOP) break;

@@ -14,7 +14,6 @@ export const CONVERSATION_END_GRACE_MS = 3000;
 /** How often a conversation on another node is looked for in the call's record meanwhile. */
 const RECORD_POLL_MS = 100;
 
-
 /** The conversation passed the caller on (a transfer, or on hold for a human): the carrier's events end the record. */
 const handedOff = (call: CallRow): boolean => call.stage === 'transfer_started' || call.stage === 'transfer_successful';
 

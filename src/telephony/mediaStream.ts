@@ -67,7 +67,8 @@ export class MediaStreamTransport implements Transport {
   /** Who ended the stream: the carrier/caller (`stop` or a closed socket) or us (hangup()). */
   endedBy?: 'remote' | 'local';
   private info?: StreamStart;
-  private listeners = new Set<(e: TransportEvent) => void>();
+  /** Replaced, never changed in place: an emit walks them as they were when it began, with no copy per frame. */
+  private listeners: readonly ((e: TransportEvent) => void)[] = [];
   private early: TransportEvent[] = [];
   /** Wire mark name → engine mark id (undefined for our own marks, e.g. DTMF tones), in sending order. */
   private pending = new Map<string, { markId?: string; onPlayed?: () => void }>();
@@ -170,22 +171,22 @@ export class MediaStreamTransport implements Transport {
   get receivedMs(): number { return (this.inSamples * 1000) / this.sampleRate; }
 
   on(listener: (event: TransportEvent) => void): () => void {
-    this.listeners.add(listener);
+    if (!this.listeners.includes(listener)) this.listeners = [...this.listeners, listener];
     if (this.early.length) {
       const queued = this.early;
       this.early = [];
       for (const e of queued) listener(e);
     }
-    return () => this.listeners.delete(listener);
+    return () => { this.listeners = this.listeners.filter((l) => l !== listener); };
   }
 
   private emit(e: TransportEvent): void {
-    if (this.listeners.size === 0) {
+    if (this.listeners.length === 0) {
       // Nobody listens yet (the conversation is being set up): keep the start of what the caller says.
       if (e.type !== 'audio' || this.early.length < MAX_EARLY_FRAMES) this.early.push(e);
       return;
     }
-    for (const l of [...this.listeners]) l(e);
+    for (const l of this.listeners) l(e);
   }
 
   private send(text: string): void {

@@ -25,10 +25,3 @@ export function pooledSamples(n: number): Int16Array {
   const b = Buffer.allocUnsafe(n * 2);
   return new Int16Array(b.buffer, b.byteOffset, n);
 }
-
-/** A copy of `samples` in pooled memory (see pooledSamples). */
-export function copySamples(samples: Int16Array): Int16Array {
-  const out = pooledSamples(samples.length);
-  out.set(samples);
-  return out;
-}

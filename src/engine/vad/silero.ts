@@ -143,6 +143,9 @@ export class SileroVad implements VoiceActivityDetector {
   get probability(): number { return this.prob; }
   get speaking(): boolean { return this.segmenter.speaking; }
 
+  /** Samples pushed since the start: the absolute index just past the newest staged one. */
+  private get pushed(): number { return this.stageStart + this.stageLen; }
+
   push(frame: AudioFrame): Promise<VadEvent[]> {
     if (this.closed) return Promise.reject(new Error('VAD is closed'));
     if (this.rate === undefined) {
@@ -151,37 +154,37 @@ export class SileroVad implements VoiceActivityDetector {
       return Promise.reject(new Error(`VAD expects ${this.rate} Hz frames, got ${frame.sampleRate} Hz`));
     }
     const { samples } = frame;
-    if (samples.length === 0) return this.wait({ until: this.stageStart + this.stageLen });
+    if (samples.length === 0) return this.wait(this.pushed);
     if (this.stageLen + samples.length > this.stage.length) {
       const grown = new Float32Array(Math.max(this.stage.length * 2, this.stageLen + samples.length));
       grown.set(this.stage.subarray(0, this.stageLen));
       this.stage = grown;
     }
-    this.frameAt.push(this.stageStart + this.stageLen);
+    this.frameAt.push(this.pushed);
     this.frameMs.push(frame.timestampMs);
     const at = this.stageLen;
     for (let k = 0; k < samples.length; k++) this.stage[at + k] = samples[k] / 32768;
     this.stageLen += samples.length;
     // Nothing in flight and no window completed: the frame's answer is known now.
     if (!this.running && this.waiters.length === 0 && this.stageLen < this.window) return Promise.resolve([]);
-    return this.wait({ until: this.stageStart + this.stageLen });
+    return this.wait(this.pushed);
   }
 
   flush(): Promise<VadEvent[]> {
-    return this.wait({ until: this.stageStart + this.stageLen, op: 'flush' });
+    return this.wait(this.pushed, 'flush');
   }
 
   reset(): Promise<void> {
     // Resolves with nothing (settle), and with no extra step that would let a later push's answer overtake it.
-    return this.wait({ until: this.stageStart + this.stageLen, op: 'reset' }) as Promise<unknown> as Promise<void>;
+    return this.wait(this.pushed, 'reset') as Promise<unknown> as Promise<void>;
   }
 
   close(): void {
     this.closed = true;
   }
 
-  private wait(w: Omit<Waiter, 'resolve' | 'reject'>): Promise<VadEvent[]> {
-    const p = new Promise<VadEvent[]>((resolve, reject) => { this.waiters.push({ ...w, resolve: resolve as Waiter['resolve'], reject }); });
+  private wait(until: number, op?: Waiter['op']): Promise<VadEvent[]> {
+    const p = new Promise<VadEvent[]>((resolve, reject) => { this.waiters.push({ until, op, resolve: resolve as Waiter['resolve'], reject }); });
     if (!this.running) void this.pump();
     return p;
   }

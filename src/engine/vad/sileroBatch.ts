@@ -20,7 +20,7 @@ export const STATE_FLOATS = 2 * 128;
 /** Above this many rows a batch is split: bounds the time one run keeps later windows waiting. */
 export const MAX_BATCH_ROWS = 128;
 /** How long a busy node's batch waits for more windows: a quarter of a window, well inside VAD's own 80 ms. */
-export const GATHER_MS = 8;
+const GATHER_MS = 8;
 /** Windows a second from which the node counts as busy: about eight calls (31 windows a second each). */
 const BUSY_WINDOWS_PER_S = 250;
 

@@ -73,7 +73,6 @@ async function callWebhook(ctx: TelephonyContext, req: WebhookRequest, unknown: 
   return { params, call, account };
 }
 
-
 /** A redelivered voice webhook: the stream again if it never connected, else nothing more to do. */
 function answerAgain(ctx: TelephonyContext, call: CallRow): WebhookReply {
   return isCallOver(call) || call.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
