@@ -69,7 +69,26 @@ let window: {
 
 const media = (): MediaTotals => ({ ...running!.telephony.deps.metrics!.media });
 
+/** BENCH_CALLS_SQL: statements the embedded database ran in the window, by text: count and time, printed at its end. */
+const sqlStats = new Map<string, { n: number; ms: number }>();
+async function countSql(): Promise<void> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const query = PGlite.prototype.query;
+  PGlite.prototype.query = async function (this: InstanceType<typeof PGlite>, ...a: Parameters<typeof query>) {
+    const t0 = performance.now();
+    try { return await query.apply(this, a); } finally {
+      if (window) {
+        const k = String(a[0]).replace(/\s+/g, ' ').slice(0, 140);
+        const e = sqlStats.get(k) ?? { n: 0, ms: 0 };
+        e.n++; e.ms += performance.now() - t0;
+        sqlStats.set(k, e);
+      }
+    }
+  } as typeof query;
+}
+
 async function start(c: AppStart): Promise<void> {
+  if (process.env.BENCH_CALLS_SQL) await countSql();
   if (c.vad === 'silero') await loadSileroRuntime(undefined, { thread: c.vadThread }); // before anything is measured
   const pgdb = c.db === 'postgres' ? await freshPostgres(c.pgAdmin, 'sb_bench_calls') : null;
   drop = pgdb?.drop;
@@ -180,6 +199,9 @@ async function endWindow(): Promise<void> {
     },
   });
   window = undefined;
+  if (process.env.BENCH_CALLS_SQL) {
+    for (const [k, e] of [...sqlStats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) console.error(`app sql ${e.n} × ${(e.ms / e.n).toFixed(2)} ms = ${e.ms.toFixed(0)} ms: ${k}`);
+  }
   if (inspector) {
     const { profile } = await inspector.post('HeapProfiler.stopSampling');
     writeFileSync(HEAP_PROFILE!, JSON.stringify(profile));

@@ -56,7 +56,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { startEmulator, type CallHandle } from '../../src/telephony/emulator/index.js';
-import { startDeepgramFake } from '../../test/fakes/deepgram.js';
+import { startDeepgramFake, type DeepgramFake } from '../../test/fakes/deepgram.js';
 import { startOpenAIChatFake } from '../../test/fakes/openai.js';
 import { speechAudio } from '../../test/fakes/speech.js';
 import { activeSpan, fixture } from '../../test/engine/vad/audio.js';
@@ -176,6 +176,8 @@ interface StepResult {
   emu: { frames: number; late: number; maxLagMs: number; meanLagMs: number };
   harnessCpuPct: number;
   protocolViolations: number;
+  /** Audio messages the app sent the STT vendor, per call and second (50 = one per 20 ms frame). */
+  sttMessagesPerCallS: number;
   setupS: number;
   loadAvg: number;
   /** CPU other processes took on this machine during the window, % of one core (Linux /proc/stat; null elsewhere). */
@@ -252,14 +254,14 @@ async function runStep(n: number): Promise<StepResult> {
     },
   });
   try {
-    return await measure(n, app, emu, tSetup);
+    return await measure(n, app, emu, deepgram, tSetup);
   } finally {
     await app.ask({ type: 'close' }, 'closed').catch(() => app.kill());
     await Promise.all([emu.close(), deepgram.close(), openai.close()]);
   }
 }
 
-async function measure(n: number, app: Awaited<ReturnType<typeof startApp>>, emu: Awaited<ReturnType<typeof startEmulator>>, tSetup: number): Promise<StepResult> {
+async function measure(n: number, app: Awaited<ReturnType<typeof startApp>>, emu: Awaited<ReturnType<typeof startEmulator>>, deepgram: DeepgramFake, tSetup: number): Promise<StepResult> {
   const api = async (path: string, body: unknown) => {
     const res = await fetch(app.url + path, { method: 'POST', headers: { authorization: `Bearer ${app.key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const json = await res.json() as Record<string, unknown>;
@@ -346,10 +348,12 @@ async function measure(n: number, app: Awaited<ReturnType<typeof startApp>>, emu
   measuring = true;
   const cpu0 = process.cpuUsage();
   const busy0 = machineBusyMs();
+  const sttMessages0 = deepgram.stt.audioMessages;
   t0 = performance.now();
   await sleep(SECONDS * 1000);
   const cpu = process.cpuUsage(cpu0);
   const busy1 = machineBusyMs();
+  const sttMessages = deepgram.stt.audioMessages - sttMessages0;
   const wall = performance.now() - t0;
   const { window: w } = await app.ask({ type: 'window-end' }, 'window');
   const emuStats = emu.stats().ticker;
@@ -383,6 +387,7 @@ async function measure(n: number, app: Awaited<ReturnType<typeof startApp>>, emu
     emu: { frames: emuStats.frames, late: emuStats.lateFrames, maxLagMs: r1(emuStats.maxLagMs), meanLagMs: r2(emuStats.totalLagMs / Math.max(1, emuStats.frames)) },
     harnessCpuPct: r1((harnessCpuMs / wall) * 100),
     protocolViolations: emu.protocolViolations.length,
+    sttMessagesPerCallS: r1(sttMessages / n / (wall / 1000)),
     setupS: r1(setupS),
     loadAvg: r2(os.loadavg()[0]),
     othersCpuPct: busy0 === null || busy1 === null ? null : r1(Math.max(0, ((busy1 - busy0 - harnessCpuMs - w.cpuMs) / wall) * 100)),
@@ -493,7 +498,7 @@ log('MB/call = its RSS (after GC) above the pre-call level; in late = caller fra
 log(`timestamps; out late = agent frames sent > 20 ms past play-out; harness late = caller frames the emulator handed over > ${LATE_AFTER_MS} ms late;`);
 log('harn cpu% = the harness process (emulator, fakes, callers).');
 const profiling = process.execArgv.some((a) => a.startsWith('--cpu-prof'));
-for (const r of results) log(`N=${r.calls}: setup ${r.setupS} s, app base RSS ${r.rssMbBase} MB, heap ${r.heapMbBase} MB, window-mean RSS ${r.rssMeanMbPerCall} MB/call, heap ${r.heapMbPerCall} MB/call, live after GC ${r.liveMbPerCall} MB/call, frames in ${r.app.lateIn}/${r.app.framesIn} late, out ${r.app.lateOut}/${r.app.framesOut} late, harness ${r.emu.late}/${r.emu.frames} late (max ${r.emu.maxLagMs} ms, mean ${r.emu.meanLagMs} ms), app loop max ${r.loopDelayMaxMs} ms, protocol violations ${r.protocolViolations}, load avg ${r.loadAvg}, other processes ${r.othersCpuPct ?? '?'} % of a core, app gc ${r.gc.n} pauses ${r.gc.totalMs} ms (max ${r.gc.maxMs}, ${r.gc.major} major max ${r.gc.majorMaxMs})${profiling ? `, app profile pid ${r.profileWindow.pid}: --window ${r.profileWindow.fromUs},${r.profileWindow.toUs}` : ''}`);
+for (const r of results) log(`N=${r.calls}: setup ${r.setupS} s, app base RSS ${r.rssMbBase} MB, heap ${r.heapMbBase} MB, window-mean RSS ${r.rssMeanMbPerCall} MB/call, heap ${r.heapMbPerCall} MB/call, live after GC ${r.liveMbPerCall} MB/call, frames in ${r.app.lateIn}/${r.app.framesIn} late, out ${r.app.lateOut}/${r.app.framesOut} late, harness ${r.emu.late}/${r.emu.frames} late (max ${r.emu.maxLagMs} ms, mean ${r.emu.meanLagMs} ms), app loop max ${r.loopDelayMaxMs} ms, STT audio messages ${r.sttMessagesPerCallS}/s a call, protocol violations ${r.protocolViolations}, load avg ${r.loadAvg}, other processes ${r.othersCpuPct ?? '?'} % of a core, app gc ${r.gc.n} pauses ${r.gc.totalMs} ms (max ${r.gc.maxMs}, ${r.gc.major} major max ${r.gc.majorMaxMs})${profiling ? `, app profile pid ${r.profileWindow.pid}: --window ${r.profileWindow.fromUs},${r.profileWindow.toUs}` : ''}`);
 
 const best = results.find((r) => r.calls === maxCalls) ?? results[0];
 const last = results.at(-1);
@@ -522,7 +527,7 @@ const summaryLine = {
     calls: r.calls, pass: r.pass, runs: r.runs, runs_passed: r.runsPassed, turns: r.turns, unanswered: r.unanswered, response: r.response, cpu_pct: r.cpuPctTotal,
     cpu_pct_per_call: r.cpuPctPerCall, elu: r.elu, loop_delay_p99_ms: r.loopDelayP99Ms, mem_mb_per_call: r.rssMbPerCall,
     frames_in: r.app.framesIn, late_in: r.app.lateIn, frames_out: r.app.framesOut, late_out: r.app.lateOut,
-    harness_frames: r.emu.frames, harness_late: r.emu.late, harness_max_lag_ms: r.emu.maxLagMs, harness_cpu_pct: r.harnessCpuPct,
+    harness_frames: r.emu.frames, harness_late: r.emu.late, harness_max_lag_ms: r.emu.maxLagMs, harness_cpu_pct: r.harnessCpuPct, stt_messages_per_call_s: r.sttMessagesPerCallS,
     gc_max_ms: r.gc.maxMs, others_cpu_pct: r.othersCpuPct,
   })),
   wall_s: r1((performance.now() - T0) / 1000),

@@ -204,6 +204,10 @@ export class Conversation {
   /** The caller is talking over the agent; output is paused until words confirm or the window ends. */
   private barge?: { at: number; timer: Timer; speechEnded?: boolean };
   private userText = '';
+  /** What paces the transcriber's audio (see paceStt): the VAD hears speech; the STT closed the caller's turn. */
+  private vadSpeaking = false;
+  private sttTurnClosed = false;
+  private sttIdle = false;
   private endpointTimer?: Timer;
   private idleTimer?: Timer;
   private idleChecks = 0;
@@ -349,8 +353,24 @@ export class Conversation {
   private onVad(e: VadEvent): void {
     if (this.ended) return;
     const now = this.o.clock.now();
+    this.vadSpeaking = e.type === 'speech_start';
+    if (this.vadSpeaking) this.sttTurnClosed = false;
+    this.paceStt();
     if (e.type === 'speech_start') this.onSpeechStart(now);
     else this.onSpeechEnd();
+  }
+
+  /**
+   * The transcriber may take the caller's audio in larger, rarer messages while none of it is awaited: our
+   * VAD hears no speech and the STT has closed the caller's last turn. Speech (ours or the vendor's) makes
+   * it live again at once, so the end of what the caller says always goes out frame by frame. Without a
+   * local VAD, nothing would notice the caller starting again first: always live.
+   */
+  private paceStt(): void {
+    const idle = !!this.o.vad && !this.vadSpeaking && this.sttTurnClosed;
+    if (idle === this.sttIdle) return;
+    this.sttIdle = idle;
+    this.stt?.pace?.(idle ? 'idle' : 'live');
   }
 
   private onSpeechStart(now: number): void {
@@ -379,6 +399,9 @@ export class Conversation {
     const now = this.o.clock.now();
     const e: SttEvent = raw.type === 'final' ? { ...raw, startMs: this.sttTime(raw.startMs), endMs: this.sttTime(raw.endMs) }
       : raw.type === 'speech_ended' ? { ...raw, atMs: this.sttTime(raw.atMs) } : raw;
+    if (e.type === 'final' && e.endOfTurn) this.sttTurnClosed = true;
+    else if (e.type === 'speech_started' || ((e.type === 'interim' || e.type === 'final') && e.text.trim())) this.sttTurnClosed = false;
+    this.paceStt();
     switch (e.type) {
       case 'speech_started':
         this.onSpeechStart(now);

@@ -78,6 +78,12 @@ export type SttEvent =
 
 export interface SttSession {
   push(frame: AudioFrame): void;
+  /**
+   * `idle`: nothing the caller said waits on this audio (they are quiet and their last words are final), so
+   * it may reach the vendor in fewer, larger messages; `live` (the start): every frame at once, and what
+   * idle held back goes out now. Optional: a session without it sends every frame as it comes.
+   */
+  pace?(mode: 'live' | 'idle'): void;
   on(listener: (event: SttEvent) => void): () => void;
   close(): Promise<void>;
 }

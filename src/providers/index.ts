@@ -10,12 +10,8 @@ import type { VendorId } from './vendors.js';
 import { createDeepgramStt } from './stt/deepgram.js';
 import { createAssemblyAIStt } from './stt/assemblyai.js';
 import { createGladiaStt } from './stt/gladia.js';
-import { createAzureStt } from './stt/azure.js';
-import { createGoogleStt } from './stt/google.js';
 import { createOpenAIStt } from './stt/openai.js';
 import { createOpenAILlm, createAzureOpenAILlm } from './llm/openai.js';
-import { createAnthropicLlm } from './llm/anthropic.js';
-import { createGeminiLlm } from './llm/gemini.js';
 import { withFallback } from './llm/fallback.js';
 import { createElevenLabsTts } from './tts/elevenlabs.js';
 import { createCartesiaTts } from './tts/cartesia.js';
@@ -58,12 +54,19 @@ export interface ResolveContext {
 
 // ---- transcribers ----
 
-const TRANSCRIBERS: Record<string, { vendor: VendorId; create: (access: Awaited<ReturnType<typeof resolveAccess>>, cfg: SttConfig) => SttProvider }> = {
+/*
+ * The adapters built on a vendor SDK (Google's gRPC speech client, Microsoft's Speech SDK, Anthropic's and
+ * Google's LLM clients) are imported the first time an agent uses them: together they would add ≈ 25 MB to
+ * every node's heap, which each full GC marks again, whether or not any agent uses them.
+ */
+type Access = Awaited<ReturnType<typeof resolveAccess>>;
+
+const TRANSCRIBERS: Record<string, { vendor: VendorId; create: (access: Access, cfg: SttConfig) => SttProvider | Promise<SttProvider> }> = {
   transcriber_deepgram: { vendor: 'deepgram', create: createDeepgramStt },
   transcriber_assembly_ai: { vendor: 'assemblyai', create: createAssemblyAIStt },
   transcriber_gladia: { vendor: 'gladia', create: createGladiaStt },
-  transcriber_azure: { vendor: 'azure_speech', create: createAzureStt },
-  transcriber_google: { vendor: 'google_speech', create: createGoogleStt },
+  transcriber_azure: { vendor: 'azure_speech', create: async (a, c) => (await import('./stt/azure.js')).createAzureStt(a, c) },
+  transcriber_google: { vendor: 'google_speech', create: async (a, c) => (await import('./stt/google.js')).createGoogleStt(a, c) },
   transcriber_openai: { vendor: 'openai', create: createOpenAIStt },
 };
 
@@ -81,7 +84,7 @@ async function resolveStt(agent: Json, ctx: ResolveContext): Promise<[SttProvide
     language: (t.language as string | undefined) ?? (agent.language as string | undefined) ?? 'en',
     keywords: (agent.deepgram_keywords as Record<string, number> | null | undefined) ?? undefined,
   };
-  return [entry.create(access, cfg), `${entry.vendor}${cfg.model ? ` ${cfg.model}` : ''}`];
+  return [await entry.create(access, cfg), `${entry.vendor}${cfg.model ? ` ${cfg.model}` : ''}`];
 }
 
 // ---- language models ----
@@ -108,8 +111,8 @@ async function buildLlm(provider: string, model: string, purpose: string, explic
   const cfg = { model, firstTokenTimeoutMs };
   switch (provider) {
     case 'azure': return createAzureOpenAILlm(access, cfg);
-    case 'anthropic': return createAnthropicLlm(access, cfg);
-    case 'google': return createGeminiLlm(access, cfg);
+    case 'anthropic': return (await import('./llm/anthropic.js')).createAnthropicLlm(access, cfg);
+    case 'google': return (await import('./llm/gemini.js')).createGeminiLlm(access, cfg);
     default: return createOpenAILlm(access, cfg, provider);
   }
 }
@@ -130,7 +133,7 @@ async function resolveLlm(agent: Json, ctx: ResolveContext): Promise<[LlmProvide
 
 // ---- voices ----
 
-const VOICES: Record<string, { vendor: VendorId; explicit?: (v: Json) => Explicit | undefined; create: (access: Awaited<ReturnType<typeof resolveAccess>>, voice: Json) => TtsProvider }> = {
+const VOICES: Record<string, { vendor: VendorId; explicit?: (v: Json) => Explicit | undefined; create: (access: Access, voice: Json) => TtsProvider }> = {
   voice_eleven_labs: {
     vendor: 'elevenlabs', create: createElevenLabsTts,
     explicit: (v) => (typeof v.api_key === 'string' ? { fields: { elevenlabs_api_key: v.api_key } } : undefined),

@@ -135,6 +135,10 @@ export interface DeepgramSttFake extends FakeSttControls {
   readonly controlMessages: { type: string }[];
   /** Binary frames of zero length (Deepgram treats them as the end of the stream). */
   readonly emptyFrames: number;
+  /** Binary audio messages received over all connections (their sizes add up to audioBytes). */
+  readonly audioMessages: number;
+  /** Bytes of audio the latest connection received. */
+  readonly lastConnectionAudioBytes: number;
   /** Like Deepgram's NET-0001: close a connection that sends neither audio nor KeepAlive for this long. */
   idleTimeoutMs: number;
   /** Finals come without speech_final, leaving the turn end to UtteranceEnd (endpointing missed it). */
@@ -164,6 +168,7 @@ class ListenConnection {
       onProgress: (start, now) => this.onProgress(start, now),
       onEnd: (start, end) => this.final(start, end, !fake.finalsWithoutSpeechFinal && cfg.endpointing !== false),
     });
+    fake.lastConnectionAudioBytes = 0;
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on('close', (code) => {
       this.ended = true;
@@ -193,6 +198,8 @@ class ListenConnection {
     if (isBinary) {
       if (data.length === 0) { this.fake.emptyFrames++; this.closeStream(); return; }
       this.fake.audioBytes += data.length;
+      this.fake.audioMessages++;
+      this.fake.lastConnectionAudioBytes += data.length;
       this.touch();
       this.tracker.push(this.decode(data));
       this.checkUtteranceEnd();
@@ -303,6 +310,8 @@ interface SttFakeState {
   dropArmed: boolean;
   gracefulClose: boolean;
   audioBytes: number;
+  audioMessages: number;
+  lastConnectionAudioBytes: number;
   controlMessages: { type: string }[];
   emptyFrames: number;
   idleTimeoutMs: number;
@@ -495,7 +504,7 @@ export async function startDeepgramFake(validKey: string): Promise<DeepgramFake>
   const pending = new WeakMap<http.IncomingMessage, ListenConfig | SpeakConfig>();
   const script = new TranscriptScript();
   const sttState: SttFakeState = {
-    script, dropArmed: false, gracefulClose: false, audioBytes: 0, controlMessages: [], emptyFrames: 0,
+    script, dropArmed: false, gracefulClose: false, audioBytes: 0, audioMessages: 0, lastConnectionAudioBytes: 0, controlMessages: [], emptyFrames: 0,
     idleTimeoutMs: 10_000, finalsWithoutSpeechFinal: false, lastClose: undefined,
   };
   const ttsState: TtsFakeState = { receivedText: '', lastCancelAt: undefined, delayFirstByteMs: 0, dropArmed: false, messages: [], flushLimit: 20, hangArmed: false };
@@ -536,6 +545,8 @@ export async function startDeepgramFake(validKey: string): Promise<DeepgramFake>
     get connections() { return sttConnections; },
     get gracefulClose() { return sttState.gracefulClose; },
     get audioBytes() { return sttState.audioBytes; },
+    get audioMessages() { return sttState.audioMessages; },
+    get lastConnectionAudioBytes() { return sttState.lastConnectionAudioBytes; },
     get lastKey() { return sttLastKey; },
     get queries() { return sttQueries; },
     get controlMessages() { return sttState.controlMessages; },

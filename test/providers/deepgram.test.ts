@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TtsEvent } from '../../src/engine/types.js';
 import { ProviderError } from '../../src/engine/types.js';
 import { createDeepgramStt, type SttConfig } from '../../src/providers/stt/deepgram.js';
+import { IDLE_BATCH_MS } from '../../src/providers/stt/socketSession.js';
 import { createDeepgramTts } from '../../src/providers/tts/deepgram.js';
 import { startDeepgramFake, type DeepgramFake } from '../fakes/deepgram.js';
 import { silenceAudio, speechAudio } from '../fakes/speech.js';
@@ -155,6 +156,82 @@ describe('Deepgram STT specifics', () => {
     } finally {
       fake.stt.finalsWithoutSpeechFinal = false;
     }
+  });
+
+  // 8 kHz linear16: 320 bytes a 20 ms frame; an idle message holds IDLE_BATCH_MS of them.
+  const FRAME_BYTES = 320;
+  const IDLE_FRAMES = IDLE_BATCH_MS / 20;
+
+  it('paced idle, audio goes out in 100 ms messages; live again, what was held goes at once, then every frame; no byte twice or lost', async () => {
+    fake.stt.script('where is my parcel');
+    const session = await stt().open({ sampleRate: 8000, language: 'en' });
+    const events = collect(session);
+    const m0 = fake.stt.audioMessages;
+    const b0 = fake.stt.audioBytes;
+    session.pace!('idle');
+    let t = await feed(session, silenceAudio(260, 8000), 8000); // 13 frames: two full batches, three held
+    await until(() => fake.stt.audioBytes - b0 === 2 * IDLE_FRAMES * FRAME_BYTES || undefined, 'the two idle batches');
+    expect(fake.stt.audioMessages - m0).toBe(2);
+    session.pace!('live');
+    await until(() => fake.stt.audioBytes - b0 === 13 * FRAME_BYTES || undefined, 'the held frames, sent when live');
+    expect(fake.stt.audioMessages - m0).toBe(3);
+    t = await feed(session, speechAudio(1000, 8000), 8000, t);
+    t = await feed(session, silenceAudio(800, 8000), 8000, t);
+    await until(() => finals(events).some((e) => e.endOfTurn), 'the final');
+    await session.close();
+    expect(fake.stt.audioMessages - m0).toBe(3 + 90);
+    expect(fake.stt.audioBytes - b0).toBe((13 + 90) * FRAME_BYTES);
+    expect(words(finals(events).map((e) => e.text).join(' '))).toEqual(words('where is my parcel'));
+    // The held silence came first, in order: the words start after it on the session's timeline.
+    expect(finals(events)[0].startMs).toBeGreaterThanOrEqual(200);
+  });
+
+  it('words spoken while idle (speech no VAD caught) are still transcribed, in a fifth of the messages', async () => {
+    fake.stt.script('cancel my order');
+    const session = await stt().open({ sampleRate: 8000, language: 'en' });
+    const events = collect(session);
+    const m0 = fake.stt.audioMessages;
+    session.pace!('idle');
+    let t = await feed(session, silenceAudio(200, 8000), 8000);
+    t = await feed(session, speechAudio(1000, 8000), 8000, t);
+    await feed(session, silenceAudio(800, 8000), 8000, t);
+    await until(() => finals(events).some((e) => e.endOfTurn), 'the final');
+    await session.close();
+    expect(fake.stt.audioMessages - m0).toBe(100 / IDLE_FRAMES);
+    expect(words(finals(events).map((e) => e.text).join(' '))).toEqual(words('cancel my order'));
+  });
+
+  it('close sends what idle held back before CloseStream, so the last words are heard', async () => {
+    fake.stt.script('goodbye');
+    const session = await stt().open({ sampleRate: 8000, language: 'en' });
+    const events = collect(session);
+    const b0 = fake.stt.audioBytes;
+    session.pace!('idle');
+    await feed(session, speechAudio(500, 8000), 8000); // 25 frames: 5 messages
+    await feed(session, speechAudio(60, 8000), 8000, 500); // 3 more, held
+    await session.close();
+    expect(fake.stt.audioBytes - b0).toBe(28 * FRAME_BYTES);
+    expect(fake.stt.controlMessages.at(-1)).toEqual({ type: 'CloseStream' });
+    expect(words(finals(events).map((e) => e.text).join(' '))).toEqual(words('goodbye'));
+  });
+
+  it('a socket dropped while idle reconnects and replays the held audio once: the turn is transcribed whole', async () => {
+    fake.stt.script('I would like to change my booking');
+    fake.stt.dropDuringNextUtterance();
+    const before = fake.stt.connections;
+    const session = await stt().open({ sampleRate: 8000, language: 'en' });
+    const events = collect(session);
+    session.pace!('idle');
+    let t = await feed(session, silenceAudio(500, 8000), 8000);
+    t = await feed(session, speechAudio(1500, 8000), 8000, t);
+    await feed(session, silenceAudio(1000, 8000), 8000, t);
+    await until(() => finals(events).some((e) => e.endOfTurn), 'the turn after reconnect', 6000);
+    await session.close();
+    expect(fake.stt.connections - before).toBe(2);
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+    expect(words(finals(events).map((e) => e.text).join(' '))).toEqual(words('I would like to change my booking'));
+    // No final came before the drop, so the new socket got all 3 s: replayed once, never the held part again.
+    expect(fake.stt.lastConnectionAudioBytes).toBe(150 * FRAME_BYTES);
   });
 
   it('a refused key reports Deepgram\'s reason and never echoes the key', async () => {

@@ -11,6 +11,7 @@ import { ScriptedLlm } from '../../src/engine/testkit/scriptedLlm.js';
 import { ScriptedStt } from '../../src/engine/testkit/scriptedStt.js';
 import { ScriptedTts } from '../../src/engine/testkit/scriptedTts.js';
 import type { LanguageModel, SpeechToText, TextToSpeech, ToolCall } from '../../src/engine/types.js';
+import { createEnergyVad, type VoiceActivityDetector } from '../../src/engine/vad/index.js';
 import { createOpenAILlm } from '../../src/providers/llm/openai.js';
 import { createDeepgramStt } from '../../src/providers/stt/deepgram.js';
 import { createElevenLabsTts } from '../../src/providers/tts/elevenlabs.js';
@@ -36,14 +37,14 @@ type Json = Record<string, unknown>;
 /** One call through the public entry point, as telephony and browser transports start calls. */
 async function call(o: {
   stt: SpeechToText; llm: LanguageModel; tts: TextToSpeech; clock?: RealClock;
-  agent?: Partial<EngineAgent>; runTool?: (c: ToolCall, s: AbortSignal) => Promise<ToolOutcome>;
+  agent?: Partial<EngineAgent>; runTool?: (c: ToolCall, s: AbortSignal) => Promise<ToolOutcome>; vad?: VoiceActivityDetector;
 }) {
   const clock = o.clock ?? new RealClock();
   const transport = new FakeTransport(clock, RATE);
   const startedAt = clock.now();
   const conv: Conversation = await startConversation({
     agent: { ...ENGINE_AGENT_DEFAULTS, prompt: PROMPT, idleTimeSeconds: null, ...o.agent },
-    transport, stt: o.stt, llm: o.llm, tts: o.tts, clock, runTool: o.runTool,
+    transport, stt: o.stt, llm: o.llm, tts: o.tts, clock, runTool: o.runTool, vad: o.vad,
   });
   const events: ConversationEvent[] = [];
   conv.on((e) => events.push(e));
@@ -102,6 +103,37 @@ describe('end to end through the vendor fakes', () => {
     expect(c.events.filter((e) => e.type === 'error')).toEqual([]);
     // Closing the call closed the vendor stream Deepgram's way.
     expect(deepgram.stt.gracefulClose).toBe(true);
+  });
+
+  it('while the caller listens, Deepgram gets their audio in 100 ms messages; when they speak again, frame by frame, and the turn is answered', async () => {
+    const clock = new RealClock();
+    const llm = new ScriptedLlm(clock, { rules: [{ when: 'order', reply: 'It ships today.' }, { when: 'refund', reply: 'Within a week.' }], fallback: 'Sorry?' });
+    const stt = deepgramStt();
+    const c = await call({ clock, stt, llm, tts: new ScriptedTts(clock, { msPerWord: 100 }), vad: createEnergyVad() });
+    deepgram.stt.script('where is my order', 'and my refund');
+    const m0 = deepgram.stt.audioMessages;
+    const b0 = deepgram.stt.audioBytes;
+    await c.silence(200, 20); // real time, as a carrier sends it: the VAD's clock is the call's
+    await c.speech(1000, 20);
+    await c.silence(600, 20);
+    await until(() => c.bot().length > 0, 'the first answer', 5000);
+    // Until the caller's turn was closed (final, and 300 ms of silence for the VAD), every frame went on its own.
+    expect(deepgram.stt.audioMessages - m0).toBeGreaterThanOrEqual(75);
+    expect(deepgram.stt.audioMessages - m0).toBeLessThan(90);
+    const quiet = deepgram.stt.audioMessages;
+    await c.silence(1000, 20);
+    const quietMessages = deepgram.stt.audioMessages - quiet;
+    expect(quietMessages).toBeGreaterThanOrEqual(9);
+    expect(quietMessages).toBeLessThanOrEqual(11);
+    await c.speech(1000, 20);
+    await c.silence(600, 20);
+    await until(() => c.bot().length > 1, 'the second answer', 5000);
+    await c.conv.end();
+    await stt.dispose?.();
+    expect(c.lines()).toEqual(['HUMAN: Where is my order.', 'BOT: It ships today.', 'HUMAN: And my refund.', 'BOT: Within a week.']);
+    // Every 20 ms of the caller reached Deepgram once: 220 frames of 8 kHz linear16.
+    expect(deepgram.stt.audioBytes - b0).toBe(220 * 320);
+    expect(c.events.filter((e) => e.type === 'error')).toEqual([]);
   });
 
   // Adapters report STT times on the session's audio timeline; the engine maps them onto the call's clock.

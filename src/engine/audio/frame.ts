@@ -15,6 +15,16 @@ export const samplesPerFrame = (sampleRate: number, ms = FRAME_MS) => Math.round
 
 export const durationMs = (frame: Pick<AudioFrame, 'samples' | 'sampleRate'>) => (frame.samples.length * 1000) / frame.sampleRate;
 
+/** Consecutive frames (one rate) as one, starting where the first does. */
+export function joinFrames(frames: readonly AudioFrame[]): AudioFrame {
+  let n = 0;
+  for (const f of frames) n += f.samples.length;
+  const samples = new Int16Array(n);
+  let at = 0;
+  for (const f of frames) { samples.set(f.samples, at); at += f.samples.length; }
+  return { samples, sampleRate: frames[0].sampleRate, timestampMs: frames[0].timestampMs };
+}
+
 /**
  * `n` uninitialised samples carved from Node's shared Buffer pool (8-byte aligned slices of one 8 KiB
  * ArrayBuffer) rather than an ArrayBuffer of their own: a busy node makes several small arrays per call

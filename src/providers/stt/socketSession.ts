@@ -6,7 +6,7 @@
  * Reconnecting without losing the turn: audio sent since the last final is sent again on the new socket
  * (replay.ts). The new socket's clock starts at the first replayed frame; `offsetMs` maps it back.
  */
-import type { AudioFrame } from '../../engine/audio/frame.js';
+import { joinFrames, type AudioFrame } from '../../engine/audio/frame.js';
 import { ProviderError, type SttEvent, type SttSession } from '../../engine/types.js';
 import { asProviderError, closeError } from '../errors.js';
 import { Listeners, raceAbort } from '../events.js';
@@ -34,6 +34,12 @@ export interface SttWire {
   closeError?(code: number, reason: string): ProviderError;
 }
 
+/**
+ * While the session is idle, audio goes out in messages of this much instead of one per 20 ms frame: a fifth
+ * of the messages (and syscalls, and TLS records) while the caller listens. Deepgram advises 20–250 ms per
+ * message.
+ */
+export const IDLE_BATCH_MS = 100;
 /** How long a graceful close waits for the vendor's last results. */
 const CLOSE_WAIT_MS = 1500;
 /** A socket that drops again this soon after a reconnect is failing for good: report, do not loop. */
@@ -50,6 +56,10 @@ export class SocketSttSession implements SttSession {
   private closed = false;
   private lastReconnectAt = -Infinity;
   private stopKeepAlive?: () => void;
+  private idle = false;
+  /** Idle audio not sent yet (it is in the replay buffer too, so a reconnect never loses it). */
+  private held: AudioFrame[] = [];
+  private heldSamples = 0;
 
   private constructor(private readonly wire: SttWire, ws: WebSocket) {
     this.ws = ws;
@@ -78,7 +88,26 @@ export class SocketSttSession implements SttSession {
   push(frame: AudioFrame): void {
     if (this.closing || this.closed) return;
     this.replay.push(frame);
-    if (!this.reconnecting && this.ws.readyState === WebSocket.OPEN) this.send(this.ws, frame);
+    if (this.reconnecting || this.ws.readyState !== WebSocket.OPEN) return;
+    if (!this.idle) return this.send(this.ws, frame);
+    this.held.push(frame);
+    this.heldSamples += frame.samples.length;
+    if (this.heldSamples * 1000 >= IDLE_BATCH_MS * frame.sampleRate) this.sendHeld();
+  }
+
+  pace(mode: 'live' | 'idle'): void {
+    this.idle = mode === 'idle';
+    if (!this.idle) this.sendHeld();
+  }
+
+  /** What idle held back, as one message. */
+  private sendHeld(): void {
+    if (!this.held.length) return;
+    const frames = this.held;
+    this.held = [];
+    this.heldSamples = 0;
+    if (this.reconnecting || this.closed || this.ws.readyState !== WebSocket.OPEN) return; // replayed on the next socket
+    this.send(this.ws, frames.length === 1 ? frames[0] : joinFrames(frames));
   }
 
   private send(ws: WebSocket, frame: AudioFrame): void {
@@ -154,6 +183,8 @@ export class SocketSttSession implements SttSession {
       this.ws = ws;
       this.offsetMs = this.replay.startMs;
       this.attach(ws);
+      this.held = []; // in the replay, sent just below
+      this.heldSamples = 0;
       for (const frame of this.replay.frames()) this.send(ws, frame);
     } catch (err) {
       this.fail(err instanceof ProviderError ? err : asProviderError(this.wire.provider, err));
@@ -167,6 +198,7 @@ export class SocketSttSession implements SttSession {
     this.closing = true;
     const ws = this.ws;
     this.stopKeepAlive?.();
+    this.sendHeld(); // the vendor transcribes to the last sample
     if (ws.readyState !== WebSocket.OPEN) { ws.terminate(); this.closed = true; return; }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { ws.terminate(); resolve(); }, CLOSE_WAIT_MS);
