@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SDK_VENDORS } from './providers/sdkVendors.js';
 
 /** Every environment variable the process reads, in one typed place. */
 const EnvSchema = z.object({
@@ -32,6 +33,14 @@ const EnvSchema = z.object({
   SWITCHBOARD_VAD: z.enum(['silero', 'energy']).default('silero'),
   /** Where Silero runs: batched in a worker thread, or on the event loop (for comparison, or where workers misbehave). */
   SWITCHBOARD_VAD_THREAD: z.enum(['worker', 'inline']).default('worker'),
+  /**
+   * SDK-backed adapters to import at start-up rather than on first use (whose import blocks the event loop of
+   * a node with calls up for 150–300 ms): a comma list of google_speech, azure_speech, anthropic, google, or all.
+   */
+  SWITCHBOARD_PRELOAD_SDKS: z.string().default('')
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .transform((list) => (list.includes('all') ? [...SDK_VENDORS] : list))
+    .pipe(z.array(z.enum(SDK_VENDORS, { error: (i) => `unknown SDK "${String(i.input)}": use ${SDK_VENDORS.join(', ')} or all` }))),
 });
 
 export type Config = z.infer<typeof EnvSchema> & {

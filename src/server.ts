@@ -13,6 +13,7 @@ import { CallBus } from './calls/bus.js';
 import { createMetrics } from './api/metrics.js';
 import { TelephonyContext } from './telephony/context.js';
 import { MediaServer } from './telephony/mediaServer.js';
+import { preloadSdkAdapters } from './providers/index.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -69,6 +70,7 @@ export interface Running {
 
 export async function startServer(config: Config, opts: { store?: Store; log?: Logger; print?: (s: string) => void } = {}): Promise<Running> {
   const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  await preloadSdkAdapters(config.SWITCHBOARD_PRELOAD_SDKS);
   const store = opts.store ?? (await openStore(config, log));
   const live = new LiveCalls();
   const metrics = createMetrics();

@@ -206,6 +206,9 @@ export class Conversation {
   private userText = '';
   /** What paces the transcriber's audio (see paceStt): the VAD hears speech; the STT closed the caller's turn. */
   private vadSpeaking = false;
+  /** Where the VAD's latest speech began (call clock): a turn-closing final that ends before it is about earlier words. */
+  private vadSpeechStartMs = -Infinity;
+  private vadFailed = false;
   private sttTurnClosed = false;
   private sttIdle = false;
   private endpointTimer?: Timer;
@@ -347,6 +350,8 @@ export class Conversation {
   // Bound once: they are handed over for every 20 ms frame.
   private readonly onVadEvents = (events: VadEvent[]): void => { for (const v of events) this.onVad(v); };
   private readonly onVadError = (err: unknown): void => {
+    this.vadFailed = true; // nothing would notice the caller starting again: keep the transcriber live
+    this.paceStt();
     this.emit({ type: 'error', error: err instanceof Error ? err : new Error(String(err)), stage: 'vad' });
   };
 
@@ -354,7 +359,10 @@ export class Conversation {
     if (this.ended) return;
     const now = this.o.clock.now();
     this.vadSpeaking = e.type === 'speech_start';
-    if (this.vadSpeaking) this.sttTurnClosed = false;
+    if (e.type === 'speech_start') {
+      this.vadSpeechStartMs = e.atMs;
+      this.sttTurnClosed = false;
+    }
     this.paceStt();
     if (e.type === 'speech_start') this.onSpeechStart(now);
     else this.onSpeechEnd();
@@ -364,10 +372,10 @@ export class Conversation {
    * The transcriber may take the caller's audio in larger, rarer messages while none of it is awaited: our
    * VAD hears no speech and the STT has closed the caller's last turn. Speech (ours or the vendor's) makes
    * it live again at once, so the end of what the caller says always goes out frame by frame. Without a
-   * local VAD, nothing would notice the caller starting again first: always live.
+   * working local VAD, nothing would notice the caller starting again first: always live.
    */
   private paceStt(): void {
-    const idle = !!this.o.vad && !this.vadSpeaking && this.sttTurnClosed;
+    const idle = !!this.o.vad && !this.vadFailed && !this.vadSpeaking && this.sttTurnClosed;
     if (idle === this.sttIdle) return;
     this.sttIdle = idle;
     this.stt?.pace?.(idle ? 'idle' : 'live');
@@ -399,7 +407,8 @@ export class Conversation {
     const now = this.o.clock.now();
     const e: SttEvent = raw.type === 'final' ? { ...raw, startMs: this.sttTime(raw.startMs), endMs: this.sttTime(raw.endMs) }
       : raw.type === 'speech_ended' ? { ...raw, atMs: this.sttTime(raw.atMs) } : raw;
-    if (e.type === 'final' && e.endOfTurn) this.sttTurnClosed = true;
+    // A late final for words said before the caller started again closes nothing they are saying now.
+    if (e.type === 'final' && e.endOfTurn) this.sttTurnClosed ||= e.endMs >= this.vadSpeechStartMs;
     else if (e.type === 'speech_started' || ((e.type === 'interim' || e.type === 'final') && e.text.trim())) this.sttTurnClosed = false;
     this.paceStt();
     switch (e.type) {

@@ -7,6 +7,7 @@
 import { MissingCredentialError, resolveAccess, type ConnectionLookup, type Env, type Explicit, type StoredConnection } from './credentials.js';
 import type { LlmProvider, SttConfig, SttProvider, TtsProvider } from './types.js';
 import type { VendorId } from './vendors.js';
+import type { SdkVendor } from './sdkVendors.js';
 import { createDeepgramStt } from './stt/deepgram.js';
 import { createAssemblyAIStt } from './stt/assemblyai.js';
 import { createGladiaStt } from './stt/gladia.js';
@@ -54,19 +55,33 @@ export interface ResolveContext {
 
 // ---- transcribers ----
 
-/*
- * The adapters built on a vendor SDK (Google's gRPC speech client, Microsoft's Speech SDK, Anthropic's and
- * Google's LLM clients) are imported the first time an agent uses them: together they would add ≈ 25 MB to
- * every node's heap, which each full GC marks again, whether or not any agent uses them.
- */
 type Access = Awaited<ReturnType<typeof resolveAccess>>;
+
+/**
+ * The adapters built on a vendor SDK (Google's gRPC speech client, Microsoft's Speech SDK, Anthropic's and
+ * Google's LLM clients), by vendor. They are imported the first time an agent uses them: together they would
+ * add ≈ 25 MB to every node's heap, which each full GC marks again, whether or not any agent uses them. The
+ * first import blocks the event loop for 150–300 ms, so a node that serves them can take it at start-up
+ * instead (SWITCHBOARD_PRELOAD_SDKS).
+ */
+const SDK_ADAPTERS = {
+  google_speech: () => import('./stt/google.js'),
+  azure_speech: () => import('./stt/azure.js'),
+  anthropic: () => import('./llm/anthropic.js'),
+  google: () => import('./llm/gemini.js'),
+} satisfies Record<SdkVendor, () => Promise<unknown>>;
+
+/** Imports these SDK-backed adapters now. */
+export async function preloadSdkAdapters(vendors: readonly SdkVendor[]): Promise<void> {
+  await Promise.all(vendors.map((v) => SDK_ADAPTERS[v]()));
+}
 
 const TRANSCRIBERS: Record<string, { vendor: VendorId; create: (access: Access, cfg: SttConfig) => SttProvider | Promise<SttProvider> }> = {
   transcriber_deepgram: { vendor: 'deepgram', create: createDeepgramStt },
   transcriber_assembly_ai: { vendor: 'assemblyai', create: createAssemblyAIStt },
   transcriber_gladia: { vendor: 'gladia', create: createGladiaStt },
-  transcriber_azure: { vendor: 'azure_speech', create: async (a, c) => (await import('./stt/azure.js')).createAzureStt(a, c) },
-  transcriber_google: { vendor: 'google_speech', create: async (a, c) => (await import('./stt/google.js')).createGoogleStt(a, c) },
+  transcriber_azure: { vendor: 'azure_speech', create: async (a, c) => (await SDK_ADAPTERS.azure_speech()).createAzureStt(a, c) },
+  transcriber_google: { vendor: 'google_speech', create: async (a, c) => (await SDK_ADAPTERS.google_speech()).createGoogleStt(a, c) },
   transcriber_openai: { vendor: 'openai', create: createOpenAIStt },
 };
 
@@ -111,8 +126,8 @@ async function buildLlm(provider: string, model: string, purpose: string, explic
   const cfg = { model, firstTokenTimeoutMs };
   switch (provider) {
     case 'azure': return createAzureOpenAILlm(access, cfg);
-    case 'anthropic': return (await import('./llm/anthropic.js')).createAnthropicLlm(access, cfg);
-    case 'google': return (await import('./llm/gemini.js')).createGeminiLlm(access, cfg);
+    case 'anthropic': return (await SDK_ADAPTERS.anthropic()).createAnthropicLlm(access, cfg);
+    case 'google': return (await SDK_ADAPTERS.google()).createGeminiLlm(access, cfg);
     default: return createOpenAILlm(access, cfg, provider);
   }
 }

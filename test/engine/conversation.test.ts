@@ -331,6 +331,70 @@ describe('barge-in on voice activity', () => {
   });
 });
 
+describe('pacing the transcriber', () => {
+  const modes = (c: Awaited<ReturnType<typeof call>>) => c.stt.paces.map((p) => p.mode);
+
+  it('idle once the VAD is quiet and the STT has closed the turn; live the moment the VAD hears speech again', async () => {
+    const c = await call({ vad: true });
+    feedCallerAudio(c, 9000, [[0, 800], [6000, 6800]]);
+    void c.stt.say({ text: 'where is my order', durationMs: 800, finalDelayMs: 300 });
+    c.clock.setTimeout(() => void c.stt.say({ text: 'and my refund', durationMs: 800, finalDelayMs: 300 }), 6000);
+    await c.clock.advance(5000);
+    expect(modes(c)).toEqual(['idle']);
+    // Both the final (800 + 300 ms) and the VAD's 300 ms of silence came first.
+    expect(c.stt.paces[0].atMs).toBeGreaterThanOrEqual(1100);
+    await c.clock.advance(4000);
+    expect(modes(c)).toEqual(['idle', 'live', 'idle']);
+    expect(c.stt.paces[1].atMs).toBeGreaterThanOrEqual(6000);
+    expect(c.stt.paces[1].atMs).toBeLessThanOrEqual(6150);
+    expect(c.stt.paces[2].atMs).toBeGreaterThanOrEqual(7100);
+  });
+
+  it('speech the vendor hears and the VAD does not makes it live at once', async () => {
+    const c = await call({ vad: true });
+    feedCallerAudio(c, 6000, [[0, 800]]);
+    void c.stt.say({ text: 'where is my order', durationMs: 800, finalDelayMs: 300 });
+    await c.clock.advance(3000);
+    expect(modes(c)).toEqual(['idle']);
+    void c.stt.say({ text: 'hello', durationMs: 500 }); // quiet to our VAD
+    await c.clock.advance(1);
+    expect(modes(c)).toEqual(['idle', 'live']);
+    expect(c.stt.paces[1].atMs).toBe(3000);
+  });
+
+  it('a late final for earlier words does not idle the stream while the caller goes on', async () => {
+    const c = await call({ vad: true });
+    feedCallerAudio(c, 6000, [[0, 800], [1200, 2500]]);
+    // The first stretch's final comes at 1400 ms, after the caller started again at 1200.
+    void c.stt.say({ text: 'where is', durationMs: 800, finalDelayMs: 600 });
+    c.clock.setTimeout(() => void c.stt.say({ text: 'my order please', durationMs: 1300, finalDelayMs: 800 }), 1200);
+    await c.clock.advance(6000);
+    // The VAD heard the second stretch end at 2800; the stream idles only at its own final (3300).
+    expect(c.stt.paces[0]).toEqual({ mode: 'idle', atMs: 3300 });
+  });
+
+  it('without a VAD the transcriber stays live', async () => {
+    const c = await call();
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(5000);
+    expect(c.stt.paces).toEqual([]);
+  });
+
+  it('once the VAD fails, the transcriber stays live', async () => {
+    const c = await call({ vad: true });
+    feedCallerAudio(c, 400, []);
+    await c.clock.advance(500);
+    // A frame at another rate: the detector refuses it and is done for this call.
+    c.transport.callerAudio({ samples: new Int16Array(320), sampleRate: 16000, timestampMs: 500 });
+    await c.clock.advance(10);
+    expect(c.events.some((e) => e.type === 'error' && e.stage === 'vad')).toBe(true);
+    void c.stt.say({ text: 'where is my order', durationMs: 800 });
+    await c.clock.advance(5000);
+    expect(c.lines()[0]).toBe('HUMAN: where is my order');
+    expect(c.stt.paces).toEqual([]);
+  });
+});
+
 describe('actions', () => {
   const END_ON_GOODBYE: EngineAction = { id: 'a1', type: 'action_end_conversation', config: {}, trigger: { type: 'action_trigger_phrase_based', phrases: ['goodbye'] } };
 

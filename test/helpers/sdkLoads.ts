@@ -1,16 +1,35 @@
 /**
- * Run as its own process by test/providers/lazySdks.test.ts: which vendor SDKs a node has loaded after it
- * started the server, then after it resolved an agent on Google speech, Azure speech, Anthropic and Gemini.
- * Prints one JSON line. The SDKs are CommonJS packages, so the module cache tells whether they were loaded.
+ * Run as its own process by test/providers/lazySdks.test.ts: which vendor SDKs a node has loaded once its
+ * server is up, then after it resolved agents on Google speech, Azure speech, Anthropic and Gemini.
+ * Module hooks log every module the process resolves; prints one JSON line.
  */
-import { createRequire } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { register } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-const require = createRequire(import.meta.url);
-const SDKS = { google: '@google-cloud/speech', azure: 'microsoft-cognitiveservices-speech-sdk' };
-const loaded = () => Object.fromEntries(Object.entries(SDKS).map(([k, pkg]) => [k, Object.keys(require.cache).some((p) => p.includes(`/node_modules/${pkg}/`))]));
+const dir = mkdtempSync(join(tmpdir(), 'sb-sdk-loads-'));
+const log = join(dir, 'resolved.txt');
+writeFileSync(log, '');
+register(new URL('./resolveLog.mjs', import.meta.url), { data: { log } });
 
-await import('../../src/server.js');
+const SDKS = {
+  google: '@google-cloud/speech', azure: 'microsoft-cognitiveservices-speech-sdk', anthropic: '@anthropic-ai/sdk', gemini: '@google/genai',
+};
+const loaded = () => {
+  const urls = readFileSync(log, 'utf8');
+  return Object.fromEntries(Object.entries(SDKS).map(([k, pkg]) => [k, urls.includes(`/node_modules/${pkg}/`)]));
+};
+
+const { loadConfig } = await import('../../src/config.js');
+const { startServer } = await import('../../src/server.js');
+const { createLogger } = await import('../../src/log.js');
 const { resolveAgentProviders } = await import('../../src/providers/index.js');
+// As `npm start` runs it (in memory), with SWITCHBOARD_PRELOAD_SDKS from this process's environment.
+const server = await startServer(loadConfig({
+  PORT: '0', HOST: '127.0.0.1', DATA_DIR: 'memory://', SWITCHBOARD_SECRET_KEY: 'a'.repeat(64),
+  SWITCHBOARD_PRELOAD_SDKS: process.env.SWITCHBOARD_PRELOAD_SDKS,
+}), { log: createLogger('silent'), print: () => {} });
 const atStart = loaded();
 const ctx = {
   lookup: { byId: async () => null, latestOfType: async () => null },
@@ -26,4 +45,6 @@ for (const agent of [
   used.push(p.summary);
   await p.dispose();
 }
+await server.close();
 console.log(JSON.stringify({ atStart, afterUse: loaded(), used }));
+rmSync(dir, { recursive: true, force: true });

@@ -29,6 +29,13 @@ describe('loadConfig', () => {
     expect(message).toContain('at least 16 characters');
   });
 
+  it('SWITCHBOARD_PRELOAD_SDKS: a comma list of SDK-backed vendors, or all; an unknown one is named', () => {
+    expect(loadConfig({}).SWITCHBOARD_PRELOAD_SDKS).toEqual([]);
+    expect(loadConfig({ SWITCHBOARD_PRELOAD_SDKS: ' google_speech,anthropic ' }).SWITCHBOARD_PRELOAD_SDKS).toEqual(['google_speech', 'anthropic']);
+    expect(loadConfig({ SWITCHBOARD_PRELOAD_SDKS: 'all' }).SWITCHBOARD_PRELOAD_SDKS).toEqual(['google_speech', 'azure_speech', 'anthropic', 'google']);
+    expect(() => loadConfig({ SWITCHBOARD_PRELOAD_SDKS: 'google_speech,deepgram' })).toThrow(/SWITCHBOARD_PRELOAD_SDKS.*unknown SDK "deepgram"/);
+  });
+
   it('PUBLIC_URL wins, without trailing slashes', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://voice.example.com/' }).publicUrl).toBe('https://voice.example.com');
     expect(loadConfig({ PUBLIC_URL: 'https://voice.example.com/sb//' }).publicUrl).toBe('https://voice.example.com/sb');

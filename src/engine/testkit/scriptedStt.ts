@@ -25,6 +25,8 @@ export interface Utterance {
 export class ScriptedStt implements SpeechToText {
   private session?: ScriptedSttSession;
   framesReceived = 0;
+  /** Every pace() the engine asked for, with the clock time. */
+  readonly paces: { mode: 'live' | 'idle'; atMs: number }[] = [];
 
   constructor(private readonly clock: Clock) {}
 
@@ -62,6 +64,10 @@ class ScriptedSttSession implements SttSession {
   /** Like a vendor, times are ms of this session's audio. */
   private audioMs(): number {
     return this.clock.now() - this.origin;
+  }
+
+  pace(mode: 'live' | 'idle'): void {
+    this.owner.paces.push({ mode, atMs: this.clock.now() });
   }
 
   on(listener: (e: SttEvent) => void): () => void {
