@@ -33,6 +33,8 @@ const EnvSchema = z.object({
   SWITCHBOARD_VAD: z.enum(['silero', 'energy']).default('silero'),
   /** Where Silero runs: batched in a worker thread, or on the event loop (for comparison, or where workers misbehave). */
   SWITCHBOARD_VAD_THREAD: z.enum(['worker', 'inline']).default('worker'),
+  /** Calls one node takes at once; beyond it inbound calls get busy and calls/create a 503 (0: no limit). */
+  SWITCHBOARD_MAX_CALLS: z.coerce.number().int().min(0).default(0),
   /**
    * SDK-backed adapters to import at start-up rather than on first use (whose import blocks the event loop of
    * a node with calls up for 150–300 ms): a comma list of google_speech, azure_speech, anthropic, google, or all.

@@ -24,6 +24,8 @@ export interface RouteDef<Q = any, B = any> {
   response?: z.ZodType;
   /** Vocode answers 200; Fluents answers 201 for POSTs that create or change. */
   status: 200 | 201;
+  /** Error statuses this route answers besides the common 400, 401, 404 and 422 (documented in the spec). */
+  errors?: number[];
   handler(ctx: RouteCtx<Q, B>): Promise<unknown>;
 }
 
@@ -68,7 +70,7 @@ export function mount(app: OpenAPIHono<AuthEnv>, defs: RouteDef[]): void {
       const result = await d.handler({ userId: c.get('userId'), query, body, c });
       return c.json(result as Json, d.status);
     });
-    const errors = Object.fromEntries([400, 401, 404, 422].map((s) => [String(s), {
+    const errors = Object.fromEntries([400, 401, 404, 422, ...(d.errors ?? [])].map((s) => [String(s), {
       description: errorBody(s, '').error, content: { 'application/json': { schema: ErrorSchema } },
     }]));
     app.openAPIRegistry.registerPath({

@@ -4,7 +4,7 @@
  * transport actions use.
  */
 import { CreateCallRequest, DEFAULT_CALL_VOICE } from '../domain/calls.js';
-import { ValidationError } from '../domain/errors.js';
+import { AppError, ValidationError } from '../domain/errors.js';
 import { resolveAgentProviders } from '../providers/index.js';
 import { isCallOver, type CallRow } from '../store/calls.js';
 import type { Db } from '../store/db.js';
@@ -82,6 +82,9 @@ export async function createOutboundCall(ctx: TelephonyContext, userId: string, 
   const storedAgentId = typeof body.agent === 'string' ? (await store.agents.get(store.db, userId, body.agent)).id : null;
   // Outside the transaction: the account lookups read through the store's own handle.
   const { account, connectionId } = await callerFor(ctx, store.db, userId, body);
+  // Past the node's call limit nothing is recorded or dialled: the client may retry (on another node).
+  const full = ctx.admission.refusal();
+  if (full) throw new AppError(503, full);
   const call = await store.tx(async (db) => {
     const agentId = storedAgentId
       ?? (await store.agents.insert(db, userId, { voice: DEFAULT_CALL_VOICE, ...(body.agent as Json) }, ['body', 'agent'])).id;
@@ -98,6 +101,7 @@ export async function createOutboundCall(ctx: TelephonyContext, userId: string, 
   if (problem) {
     return (await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: problem, stageOutcome: 'call_did_not_connect', errors: [problem] }))!;
   }
+  ctx.admission.admitted(call.id);
 
   try {
     let row: CallRow;

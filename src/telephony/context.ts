@@ -13,6 +13,7 @@ import type { NumberRow } from '../store/numbers.js';
 import type { Store } from '../store/store.js';
 import { carrierAccountOf, CarrierAccountError, platformTelnyx, platformTwilio, type CarrierAccount, type RevealedConnection } from './accounts.js';
 import { CarrierError, type TelephonyProvider, type WebhookUrls } from './types.js';
+import { Admission } from './admission.js';
 
 export interface TelephonyDeps {
   store: Store;
@@ -25,7 +26,12 @@ export interface TelephonyDeps {
 }
 
 export class TelephonyContext {
-  constructor(readonly deps: TelephonyDeps) {}
+  /** This node's call limit (SWITCHBOARD_MAX_CALLS). */
+  readonly admission: Admission;
+
+  constructor(readonly deps: TelephonyDeps) {
+    this.admission = new Admission(deps.config.SWITCHBOARD_MAX_CALLS, deps.live);
+  }
 
   get store(): Store { return this.deps.store; }
   get config(): Config { return this.deps.config; }

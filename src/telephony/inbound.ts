@@ -14,9 +14,12 @@ import type { TelephonyContext } from './context.js';
 import type { TelephonyProvider } from './types.js';
 
 type Json = Record<string, unknown>;
+type NewCallFields = Parameters<TelephonyContext['store']['calls']['insert']>[2];
 
 export type InboundDecision =
   | { kind: 'reject'; reason: string }
+  /** The node is at its call limit: the caller hears busy; the call is recorded as not connected. */
+  | { kind: 'busy'; call: CallRow; reason: string }
   | { kind: 'unavailable'; call: CallRow; reason: string }
   | { kind: 'answer'; call: CallRow }
   /** The carrier delivered this call's webhook twice at once: the other delivery recorded it. */
@@ -38,6 +41,18 @@ export async function acceptInbound(ctx: TelephonyContext, number: NumberRow, o:
   if (reason) return { kind: 'reject', reason };
   const { store } = ctx;
   const agentId = number.inboundAgentId!;
+  const callFields = {
+    agentId, toNumber: number.number, fromNumber: o.from, agentPhoneNumber: number.number, telephonyProvider: o.provider,
+    telephonyAccountConnectionId: number.telephonyAccountConnectionId, telephonyId: o.telephonyId, isOutgoing: false, telephonyMetadata: o.metadata,
+    status: 'not_started' as const, stage: 'created' as const,
+  };
+  const full = ctx.admission.refusal();
+  if (full) {
+    const call = await insertOnce(ctx, number.userId, o, { ...callFields, errors: [] });
+    if (call.kind === 'duplicate') return call;
+    const done = await store.calls.finish(store.db, call.call.id, { status: 'error', errorMessage: full, stageOutcome: 'call_did_not_connect', errors: [full] });
+    return { kind: 'busy', call: done ?? call.call, reason: full };
+  }
   const agent = await store.agents.getExpanded(store.db, number.userId, agentId);
   const errors: string[] = [];
   const context: Record<string, string> = { ...((number.data.example_context as Record<string, string> | null) ?? {}) };
@@ -50,23 +65,26 @@ export async function acceptInbound(ctx: TelephonyContext, number: NumberRow, o:
       errors.push(`context endpoint: ${(err as Error).message}`);
     }
   }
-  let call: CallRow;
-  try {
-    call = await store.calls.insert(store.db, number.userId, {
-    agentId, status: 'not_started', stage: 'created', toNumber: number.number, fromNumber: o.from,
-    agentPhoneNumber: number.number, telephonyProvider: o.provider, telephonyAccountConnectionId: number.telephonyAccountConnectionId,
-    telephonyId: o.telephonyId, isOutgoing: false, context: Object.keys(context).length ? context : null, errors,
-    telephonyMetadata: o.metadata,
-    });
-  } catch (err) {
-    const existing = err instanceof ConflictError ? await store.calls.findByTelephonyId(store.db, o.provider, o.telephonyId) : undefined;
-    if (existing) return { kind: 'duplicate', call: existing };
-    throw err;
-  }
+  const inserted = await insertOnce(ctx, number.userId, o, { ...callFields, context: Object.keys(context).length ? context : null, errors });
+  if (inserted.kind === 'duplicate') return inserted;
+  const { call } = inserted;
   const problem = await providerProblem(ctx, number.userId, agentId);
   if (problem) {
     await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: problem, errors: [...errors, problem] });
     return { kind: 'unavailable', call, reason: problem };
   }
+  ctx.admission.admitted(call.id);
   return { kind: 'answer', call };
+}
+
+/** The call's record, or the one a simultaneous delivery of the same carrier webhook made. */
+async function insertOnce(ctx: TelephonyContext, userId: string, o: { provider: TelephonyProvider; telephonyId: string }, fields: NewCallFields): Promise<{ kind: 'new'; call: CallRow } | { kind: 'duplicate'; call: CallRow }> {
+  const { store } = ctx;
+  try {
+    return { kind: 'new', call: await store.calls.insert(store.db, userId, fields) };
+  } catch (err) {
+    const existing = err instanceof ConflictError ? await store.calls.findByTelephonyId(store.db, o.provider, o.telephonyId) : undefined;
+    if (existing) return { kind: 'duplicate', call: existing };
+    throw err;
+  }
 }

@@ -36,6 +36,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SWITCHBOARD_PRELOAD_SDKS: 'google_speech,deepgram' })).toThrow(/SWITCHBOARD_PRELOAD_SDKS.*unknown SDK "deepgram"/);
   });
 
+  it('SWITCHBOARD_MAX_CALLS: a whole number of calls, 0 (the default) for no limit', () => {
+    expect(loadConfig({}).SWITCHBOARD_MAX_CALLS).toBe(0);
+    expect(loadConfig({ SWITCHBOARD_MAX_CALLS: '40' }).SWITCHBOARD_MAX_CALLS).toBe(40);
+    expect(() => loadConfig({ SWITCHBOARD_MAX_CALLS: '-1' })).toThrow(/SWITCHBOARD_MAX_CALLS/);
+    expect(() => loadConfig({ SWITCHBOARD_MAX_CALLS: 'many' })).toThrow(/SWITCHBOARD_MAX_CALLS/);
+  });
+
   it('PUBLIC_URL wins, without trailing slashes', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://voice.example.com/' }).publicUrl).toBe('https://voice.example.com');
     expect(loadConfig({ PUBLIC_URL: 'https://voice.example.com/sb//' }).publicUrl).toBe('https://voice.example.com/sb');

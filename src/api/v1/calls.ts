@@ -40,7 +40,7 @@ export function callRoutes(store: Store, telephony: TelephonyContext): RouteDef[
     },
     {
       method: 'post', path: '/v1/calls/create', operationId: 'create_call', summary: 'Place an outbound call', tag: 'calls',
-      body: CreateCallRequest, response: one, status: 201,
+      body: CreateCallRequest, response: one, status: 201, errors: [503], // 503: the node is at SWITCHBOARD_MAX_CALLS
       handler: async ({ userId, body }) => c.expand(store.db, await createOutboundCall(telephony, userId, body)),
     },
     {

@@ -179,7 +179,7 @@ export async function telnyxEvents(ctx: TelephonyContext, req: TelnyxWebhookRequ
     if (decision.kind === 'answer') {
       await client.answer(e.callControlId, { streamUrl: streamUrl(ctx, decision.call.id), clientState: encodeClientState({ call_id: decision.call.id }) });
     } else {
-      await client.reject(e.callControlId).catch(() => {});
+      await client.reject(e.callControlId, decision.kind === 'busy' ? 'USER_BUSY' : 'CALL_REJECTED').catch(() => {});
     }
     return ok;
   }

@@ -131,6 +131,7 @@ export async function twilioVoice(ctx: TelephonyContext, req: WebhookRequest): P
     metadata: { type: 'telephony_metadata_twilio', call_sid: params.CallSid, call_status: params.CallStatus ?? 'ringing' },
   });
   if (decision.kind === 'reject') return twiml(rejectTwiml('rejected'));
+  if (decision.kind === 'busy') return twiml(rejectTwiml('busy'));
   if (decision.kind === 'duplicate') return answerAgain(ctx, decision.call);
   if (decision.kind === 'unavailable') return twiml(sayAndHangupTwiml(UNAVAILABLE_MESSAGE));
   return streamAnswer(ctx, decision.call);
