@@ -16,9 +16,16 @@ export interface LiveCall {
 
 export class LiveCalls {
   private calls = new Map<string, LiveCall>();
+  private addListeners: ((callId: string) => void)[] = [];
+
+  /** Calls `listener` with each call's id as it starts running here. */
+  onAdd(listener: (callId: string) => void): void {
+    this.addListeners.push(listener);
+  }
 
   add(call: LiveCall): void {
     this.calls.set(call.callId, call);
+    for (const l of this.addListeners) l(call.callId);
     void call.finished.finally(() => { if (this.calls.get(call.callId) === call) this.calls.delete(call.callId); });
   }
 

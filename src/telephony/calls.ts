@@ -11,6 +11,7 @@ import type { Db } from '../store/db.js';
 import type { z } from '../domain/common.js';
 import { requireWebhookKey, type CarrierAccount, type TwilioCarrierAccount } from './accounts.js';
 import { carrierToAppError, type TelephonyContext } from './context.js';
+import type { Seat } from './admission.js';
 import { conferenceTwiml, dialTwiml } from './twilio/webhooks.js';
 import { placeTelnyxCall, telnyxClient } from './telnyx/carrier.js';
 import { CarrierError, type CallControl } from './types.js';
@@ -82,26 +83,36 @@ export async function createOutboundCall(ctx: TelephonyContext, userId: string, 
   const storedAgentId = typeof body.agent === 'string' ? (await store.agents.get(store.db, userId, body.agent)).id : null;
   // Outside the transaction: the account lookups read through the store's own handle.
   const { account, connectionId } = await callerFor(ctx, store.db, userId, body);
-  // Past the node's call limit nothing is recorded or dialled: the client may retry (on another node).
-  const full = ctx.admission.refusal();
-  if (full) throw new AppError(503, full);
-  const call = await store.tx(async (db) => {
-    const agentId = storedAgentId
-      ?? (await store.agents.insert(db, userId, { voice: DEFAULT_CALL_VOICE, ...(body.agent as Json) }, ['body', 'agent'])).id;
-    return store.calls.insert(db, userId, {
-      agentId, status: 'not_started', stage: 'created', toNumber: body.to_number, fromNumber: body.from_number,
-      agentPhoneNumber: body.from_number, telephonyProvider: account.provider, telephonyAccountConnectionId: connectionId,
-      isOutgoing: true, onNoHumanAnswer: body.on_no_human_answer ?? 'continue', runDoNotCallDetection: body.run_do_not_call_detection ?? null,
-      hipaaCompliant: body.hipaa_compliant ?? false, context: body.context ?? null, telephonyParams: body.telephony_params ?? null,
-      label: body.label ?? null, description: body.description ?? null,
+  // Past the node's call limit nothing is recorded or dialled (checked once the inline agent is valid, in
+  // the transaction that would record it): the client may retry, on another node.
+  let seat: Seat | undefined;
+  let call: CallRow;
+  try {
+    call = await store.tx(async (db) => {
+      const agentId = storedAgentId
+        ?? (await store.agents.insert(db, userId, { voice: DEFAULT_CALL_VOICE, ...(body.agent as Json) }, ['body', 'agent'])).id;
+      const taken = ctx.admission.reserve();
+      if (typeof taken === 'string') throw new AppError(503, taken);
+      seat = taken;
+      return store.calls.insert(db, userId, {
+        agentId, status: 'not_started', stage: 'created', toNumber: body.to_number, fromNumber: body.from_number,
+        agentPhoneNumber: body.from_number, telephonyProvider: account.provider, telephonyAccountConnectionId: connectionId,
+        isOutgoing: true, onNoHumanAnswer: body.on_no_human_answer ?? 'continue', runDoNotCallDetection: body.run_do_not_call_detection ?? null,
+        hipaaCompliant: body.hipaa_compliant ?? false, context: body.context ?? null, telephonyParams: body.telephony_params ?? null,
+        label: body.label ?? null, description: body.description ?? null,
+      });
     });
-  });
+  } catch (err) {
+    seat?.release();
+    throw err;
+  }
 
-  const problem = await providerProblem(ctx, userId, call.agentId!);
+  const problem = await providerProblem(ctx, userId, call.agentId!).catch((err: unknown) => { seat!.release(); throw err; });
   if (problem) {
+    seat!.release();
     return (await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: problem, stageOutcome: 'call_did_not_connect', errors: [problem] }))!;
   }
-  ctx.admission.admitted(call.id);
+  seat!.admit(call.id);
 
   try {
     let row: CallRow;
@@ -124,6 +135,7 @@ export async function createOutboundCall(ctx: TelephonyContext, userId: string, 
     }
     return row;
   } catch (err) {
+    ctx.admission.release(call.id);
     const message = err instanceof Error ? err.message : String(err);
     await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: message, stageOutcome: 'call_did_not_connect', errors: [message] });
     throw carrierToAppError(err, {

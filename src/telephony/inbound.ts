@@ -46,13 +46,29 @@ export async function acceptInbound(ctx: TelephonyContext, number: NumberRow, o:
     telephonyAccountConnectionId: number.telephonyAccountConnectionId, telephonyId: o.telephonyId, isOutgoing: false, telephonyMetadata: o.metadata,
     status: 'not_started' as const, stage: 'created' as const,
   };
-  const full = ctx.admission.refusal();
-  if (full) {
-    const call = await insertOnce(ctx, number.userId, o, { ...callFields, errors: [] });
-    if (call.kind === 'duplicate') return call;
-    const done = await store.calls.finish(store.db, call.call.id, { status: 'error', errorMessage: full, stageOutcome: 'call_did_not_connect', errors: [full] });
-    return { kind: 'busy', call: done ?? call.call, reason: full };
+  const seat = ctx.admission.reserve();
+  if (typeof seat === 'string') {
+    // Recorded as over from the start: a second delivery of the webhook finds it so and never answers it.
+    const refused = await insertOnce(ctx, number.userId, o, {
+      ...callFields, status: 'error', stageOutcome: 'call_did_not_connect', errorMessage: seat, errors: [seat], endTime: new Date(),
+    });
+    return refused.kind === 'duplicate' ? refused : { kind: 'busy', call: refused.call, reason: seat };
   }
+  try {
+    const decision = await answerable(ctx, number, o, callFields);
+    if (decision.kind === 'answer') seat.admit(decision.call.id);
+    else seat.release();
+    return decision;
+  } catch (err) {
+    seat.release();
+    throw err;
+  }
+}
+
+/** The call recorded and checked: answer it, or say why not. */
+async function answerable(ctx: TelephonyContext, number: NumberRow, o: { provider: TelephonyProvider; from: string; telephonyId: string }, callFields: NewCallFields): Promise<InboundDecision> {
+  const { store } = ctx;
+  const agentId = number.inboundAgentId!;
   const agent = await store.agents.getExpanded(store.db, number.userId, agentId);
   const errors: string[] = [];
   const context: Record<string, string> = { ...((number.data.example_context as Record<string, string> | null) ?? {}) };
@@ -73,7 +89,6 @@ export async function acceptInbound(ctx: TelephonyContext, number: NumberRow, o:
     await store.calls.finish(store.db, call.id, { status: 'error', errorMessage: problem, errors: [...errors, problem] });
     return { kind: 'unavailable', call, reason: problem };
   }
-  ctx.admission.admitted(call.id);
   return { kind: 'answer', call };
 }
 

@@ -61,12 +61,14 @@ describe('SWITCHBOARD_MAX_CALLS', () => {
     expect(refused!.error_message).toMatch(/limit of 1 concurrent calls \(SWITCHBOARD_MAX_CALLS\)/);
 
     const dialled = emu.calls.length;
+    const recorded = (await s.api('/v1/calls/list?size=1')).body.total;
     const created = await s.api('/v1/calls/create', {
       body: { from_number: number, to_number: '+12125550142', agent: { prompt: { content: 'Confirm.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' } } },
     });
     expect(created.status).toBe(503);
     expect(created.body.detail).toMatch(/SWITCHBOARD_MAX_CALLS/);
     expect(emu.calls.length).toBe(dialled);
+    expect((await s.api('/v1/calls/list?size=1')).body.total).toBe(recorded);
 
     await first.hangup();
     const firstRecord = (await record(first.sid))!;
@@ -77,6 +79,17 @@ describe('SWITCHBOARD_MAX_CALLS', () => {
     await third.hangup();
     // The carrier's later word on the refused call does not rewrite why it was refused.
     expect(await record(second.sid)).toMatchObject({ status: 'error', stage_outcome: 'call_did_not_connect', error_message: refused!.error_message });
+  }, 60_000);
+
+  it('calls arriving together cannot all slip past the limit: one is answered, the other hears busy', async () => {
+    await until(async () => (await s.api('/v1/calls/list?size=20')).body.items.every((c: Json) => c.status === 'ended' || c.status === 'error') || undefined, 'no call up');
+    const [a, b] = await Promise.all([emu.placeInboundCall({ from: CALLER, to: number }), emu.placeInboundCall({ from: '+15557650000', to: number })]);
+    const busy = await Promise.race([a.waitForEnd().then(() => a), b.waitForEnd().then(() => b)]);
+    const answered = busy === a ? b : a;
+    expect(busy.status).toBe('busy');
+    await answered.waitForStream();
+    await answered.waitForAgentAudio({ timeoutMs: 8000 });
+    await answered.hangup();
   }, 60_000);
 });
 

@@ -73,9 +73,14 @@ async function callWebhook(ctx: TelephonyContext, req: WebhookRequest, unknown: 
   return { params, call, account };
 }
 
-/** A redelivered voice webhook: the stream again if it never connected, else nothing more to do. */
+/**
+ * A redelivered voice webhook: the stream again if it never connected; a call that ended before it ever
+ * did (refused at the node's call limit, say) is rejected rather than answered and hung up; else nothing
+ * more to do.
+ */
 function answerAgain(ctx: TelephonyContext, call: CallRow): WebhookReply {
-  return isCallOver(call) || call.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
+  if (isCallOver(call)) return twiml(call.mediaConnectedAt ? hangupTwiml() : rejectTwiml('busy'));
+  return call.mediaConnectedAt ? twiml(hangupTwiml()) : streamAnswer(ctx, call);
 }
 
 async function twilioAccount(ctx: TelephonyContext, row: Parameters<TelephonyContext['accountOf']>[0]): Promise<TwilioCarrierAccount | null> {
