@@ -204,11 +204,10 @@ export class Conversation {
   /** The caller is talking over the agent; output is paused until words confirm or the window ends. */
   private barge?: { at: number; timer: Timer; speechEnded?: boolean };
   private userText = '';
-  /** What paces the transcriber's audio (see paceStt): the VAD hears speech; the STT closed the caller's turn. */
-  private vadSpeaking = false;
   /** Where the VAD's latest speech began (call clock): a turn-closing final that ends before it is about earlier words. */
   private vadSpeechStartMs = -Infinity;
   private vadFailed = false;
+  /** The STT closed the caller's turn (see paceStt). */
   private sttTurnClosed = false;
   private sttIdle = false;
   private endpointTimer?: Timer;
@@ -358,7 +357,6 @@ export class Conversation {
   private onVad(e: VadEvent): void {
     if (this.ended) return;
     const now = this.o.clock.now();
-    this.vadSpeaking = e.type === 'speech_start';
     if (e.type === 'speech_start') {
       this.vadSpeechStartMs = e.atMs;
       this.sttTurnClosed = false;
@@ -375,7 +373,8 @@ export class Conversation {
    * working local VAD, nothing would notice the caller starting again first: always live.
    */
   private paceStt(): void {
-    const idle = !!this.o.vad && !this.vadFailed && !this.vadSpeaking && this.sttTurnClosed;
+    const { vad } = this.o;
+    const idle = !!vad && !this.vadFailed && !vad.speaking && this.sttTurnClosed;
     if (idle === this.sttIdle) return;
     this.sttIdle = idle;
     this.stt?.pace?.(idle ? 'idle' : 'live');

@@ -39,10 +39,8 @@ export async function acceptInbound(ctx: TelephonyContext, number: NumberRow, o:
 }): Promise<InboundDecision> {
   const reason = refusal(number);
   if (reason) return { kind: 'reject', reason };
-  const { store } = ctx;
-  const agentId = number.inboundAgentId!;
   const callFields = {
-    agentId, toNumber: number.number, fromNumber: o.from, agentPhoneNumber: number.number, telephonyProvider: o.provider,
+    agentId: number.inboundAgentId!, toNumber: number.number, fromNumber: o.from, agentPhoneNumber: number.number, telephonyProvider: o.provider,
     telephonyAccountConnectionId: number.telephonyAccountConnectionId, telephonyId: o.telephonyId, isOutgoing: false, telephonyMetadata: o.metadata,
     status: 'not_started' as const, stage: 'created' as const,
   };
@@ -68,7 +66,7 @@ export async function acceptInbound(ctx: TelephonyContext, number: NumberRow, o:
 /** The call recorded and checked: answer it, or say why not. */
 async function answerable(ctx: TelephonyContext, number: NumberRow, o: { provider: TelephonyProvider; from: string; telephonyId: string }, callFields: NewCallFields): Promise<InboundDecision> {
   const { store } = ctx;
-  const agentId = number.inboundAgentId!;
+  const { agentId } = callFields;
   const agent = await store.agents.getExpanded(store.db, number.userId, agentId);
   const errors: string[] = [];
   const context: Record<string, string> = { ...((number.data.example_context as Record<string, string> | null) ?? {}) };

@@ -17,6 +17,23 @@ const OPENAI_KEY = 'sk-capacity';
 const CALLER = '+15557654321';
 type Json = Record<string, any>;
 
+/** A node that takes one call at a time, on the vendor fakes, with `carrier` pointing it at the carrier. */
+const oneCallNode = (carrier: Record<string, string>, deepgram: DeepgramFake, openai: OpenAIChatFake) => startTestServer({
+  ...carrier, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
+  OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy', SWITCHBOARD_MAX_CALLS: '1',
+});
+
+/** Links `number` (in the carrier account behind `conn`) with a greeting front-desk agent. */
+async function linkFrontDesk(s: TestServer, number: string, conn: string): Promise<void> {
+  const r = await s.api('/v1/numbers/link', {
+    body: {
+      phone_number: number, telephony_account_connection: conn,
+      inbound_agent: { prompt: { content: 'You are the front desk.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' }, initial_message: 'Hello, front desk.' },
+    },
+  });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+}
+
 describe('SWITCHBOARD_MAX_CALLS', () => {
   let emu: Emulator;
   let deepgram: DeepgramFake;
@@ -28,20 +45,11 @@ describe('SWITCHBOARD_MAX_CALLS', () => {
     [emu, deepgram, openai] = await Promise.all([
       startEmulator({ timeScale: 0.2 }), startDeepgramFake(DG_KEY), startOpenAIChatFake({ validKey: OPENAI_KEY, prefix: '/v1' }),
     ]);
-    s = await startTestServer({
-      TWILIO_API_BASE_URL: emu.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
-      OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy', SWITCHBOARD_MAX_CALLS: '1',
-    });
+    s = await oneCallNode({ TWILIO_API_BASE_URL: emu.url }, deepgram, openai);
     const conn = await carrierConnection(s, { twilio: emu });
     number = '+14155550777';
     emu.addNumber(number);
-    const r = await s.api('/v1/numbers/link', {
-      body: {
-        phone_number: number, telephony_account_connection: conn,
-        inbound_agent: { prompt: { content: 'You are the front desk.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' }, initial_message: 'Hello, front desk.' },
-      },
-    });
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await linkFrontDesk(s, number, conn);
   });
   afterAll(async () => { await s?.close(); await Promise.all([emu?.close(), deepgram?.close(), openai?.close()]); });
 
@@ -105,19 +113,10 @@ describe('SWITCHBOARD_MAX_CALLS on Telnyx', () => {
     [telnyx, deepgram, openai] = await Promise.all([
       startTelnyxFake(TELNYX_KEY), startDeepgramFake(DG_KEY), startOpenAIChatFake({ validKey: OPENAI_KEY, prefix: '/v1' }),
     ]);
-    s = await startTestServer({
-      TELNYX_API_BASE_URL: telnyx.url, DEEPGRAM_API_KEY: DG_KEY, DEEPGRAM_BASE_URL: deepgram.url,
-      OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${openai.url}/v1`, SWITCHBOARD_VAD: 'energy', SWITCHBOARD_MAX_CALLS: '1',
-    });
+    s = await oneCallNode({ TELNYX_API_BASE_URL: telnyx.url }, deepgram, openai);
     const conn = await carrierConnection(s, { telnyx, apiKey: TELNYX_KEY });
     telnyx.addAccountNumber(NUMBER, null);
-    const r = await s.api('/v1/numbers/link', {
-      body: {
-        phone_number: NUMBER, telephony_account_connection: conn,
-        inbound_agent: { prompt: { content: 'You are the front desk.' }, voice: { type: 'voice_deepgram', model: 'aura-2-thalia-en' }, initial_message: 'Hello, front desk.' },
-      },
-    });
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await linkFrontDesk(s, NUMBER, conn);
   });
   afterAll(async () => { await s?.close(); await Promise.all([telnyx?.close(), deepgram?.close(), openai?.close()]); });
 

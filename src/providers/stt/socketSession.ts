@@ -100,12 +100,18 @@ export class SocketSttSession implements SttSession {
     if (!this.idle) this.sendHeld();
   }
 
-  /** What idle held back, as one message. */
-  private sendHeld(): void {
-    if (!this.held.length) return;
+  /** Hands over (and forgets) what idle held back. */
+  private takeHeld(): AudioFrame[] {
     const frames = this.held;
     this.held = [];
     this.heldSamples = 0;
+    return frames;
+  }
+
+  /** What idle held back, as one message. */
+  private sendHeld(): void {
+    if (!this.held.length) return;
+    const frames = this.takeHeld();
     if (this.reconnecting || this.closed || this.ws.readyState !== WebSocket.OPEN) return; // replayed on the next socket
     this.send(this.ws, frames.length === 1 ? frames[0] : joinFrames(frames));
   }
@@ -183,8 +189,7 @@ export class SocketSttSession implements SttSession {
       this.ws = ws;
       this.offsetMs = this.replay.startMs;
       this.attach(ws);
-      this.held = []; // in the replay, sent just below
-      this.heldSamples = 0;
+      this.takeHeld(); // in the replay, sent just below
       for (const frame of this.replay.frames()) this.send(ws, frame);
     } catch (err) {
       this.fail(err instanceof ProviderError ? err : asProviderError(this.wire.provider, err));
